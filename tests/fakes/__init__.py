@@ -1,0 +1,1 @@
+"""Wire-level fakes of cloud services that have no local emulator."""
