@@ -1,0 +1,88 @@
+"""Apply: carry out a store plan with bounded concurrency and retries.
+
+Order per store: every create/update first, then deletes — and a service's deletes only run
+when all of its writes succeeded, so a half-finished run never leaves a service with values
+removed but not replaced. Transient store errors (throttling, 5xx) are retried with
+exponential backoff and jitter; anything else fails that entry, is reported, and leaves the
+other services to proceed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from core.errors import StoreError
+from core.plan import StorePlan
+from core.report import Change, Report
+from core.stores.base import ConflictError, Store
+
+log = logging.getLogger("smf.apply")
+
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = 0.2
+BACKOFF_CAP = 8.0
+
+
+def _with_retries(fn, *, what: str) -> None:  # type: ignore[no-untyped-def]
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            fn()
+            return
+        except StoreError as exc:
+            if not exc.transient or attempt == MAX_ATTEMPTS:
+                raise
+            delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+            log.warning("transient error on %s (attempt %d/%d), retrying", what, attempt, MAX_ATTEMPTS)
+            time.sleep(delay)
+
+
+def apply_store_plan(
+    store: Store, plan: StorePlan, report: Report, *, concurrency: int | None = None
+) -> None:
+    workers = max(1, min(store.max_concurrency, concurrency or store.max_concurrency))
+    writes = [c for c in plan.changes if c.action in ("create", "update")]
+    deletes = [c for c in plan.changes if c.action == "delete"]
+    failed_owners: set[str] = set()
+
+    def write(change: Change) -> None:
+        entry = plan.desired[change.name]
+        current = plan.current.get(change.name)
+        try:
+            _with_retries(lambda: store.put(entry, current), what=f"{store.kind} {change.name}")
+            change.done = True
+        except ConflictError as exc:
+            change.action, change.reason = "conflict", "exists and is not managed by secret-manager-functions"
+            failed_owners.add(change.owner)
+            log.warning("conflict on %s %s", store.kind, change.name)
+            del exc
+        except StoreError as exc:
+            failed_owners.add(change.owner)
+            report.add_error(exc, store=store.kind, name=change.name, source=change.source)
+        except Exception as exc:  # noqa: BLE001 - an SDK bug must not stop other services
+            failed_owners.add(change.owner)
+            report.add_error(
+                StoreError(f"{type(exc).__name__} while writing"),
+                store=store.kind,
+                name=change.name,
+                source=change.source,
+            )
+
+    def remove(change: Change) -> None:
+        if change.owner in failed_owners:
+            change.reason = "not deleted: a write for this service failed"
+            change.action = "skipped"
+            return
+        try:
+            _with_retries(lambda: store.delete(plan.current[change.name]), what=f"{store.kind} {change.name}")
+            change.done = True
+        except Exception as exc:  # noqa: BLE001
+            err = exc if isinstance(exc, StoreError) else StoreError(f"{type(exc).__name__} while deleting")
+            report.add_error(err, store=store.kind, name=change.name, source=change.source)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"apply-{store.kind}") as pool:
+        list(pool.map(write, writes))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"prune-{store.kind}") as pool:
+        list(pool.map(remove, deletes))

@@ -1,0 +1,132 @@
+"""Command line: `python -m core plan|apply|decrypt|serve`.
+
+    python -m core plan  --config FILE [--source PATH_OR_GIT_URL] [--ref REF] [--json] [--exit-code]
+    python -m core apply --config FILE [--source ...] [--ref ...] [--prune] [--json]
+
+Exit codes: 0 ok; 1 errors; with ``--exit-code``, 2 when the plan has changes (for
+pull-request checks in application repos). Output never contains a value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from core.errors import SyncError
+from core.source import LocalDirSource, SourceTree
+
+
+def resolve_source(source: str | None, ref: str | None, configs: list | None = None) -> SourceTree:
+    """A local directory, or a Git URL (or a local repository with --ref) fetched in memory."""
+    if source is None:
+        urls = {c.source.url for c in configs or [] if c.source.url}
+        if len(urls) == 1:
+            source = urls.pop()
+            ref = ref or next((c.source.branch for c in configs or [] if c.source.branch), None)
+        else:
+            source = "."
+    is_url = "://" in source or source.startswith("git@")
+    if not is_url and ref is None:
+        return LocalDirSource(source)
+    from core.git_fetch import fetch_commit
+
+    token = os.environ.get("GIT_TOKEN")
+    return fetch_commit(source, ref or "HEAD", token=token)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="file with SecretManagerConfig documents")
+    p.add_argument("--source", help="repository: a directory or a Git URL (default: sourceRef.url or .)")
+    p.add_argument("--ref", help="branch, tag or commit to fetch (Git sources)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        default=None,
+        help="delete managed entries no longer in Git (overrides sync.prune)",
+    )
+    p.add_argument("--drift", action="store_true", help="read store values to find hand edits")
+    p.add_argument(
+        "--allow-mass-delete", action="store_true", help="lift the sync.maxDeleteFraction guard for this run"
+    )
+    p.add_argument("--show-unchanged", action="store_true", help="list unchanged entries too")
+    p.add_argument("-v", "--verbose", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    plan = sub.add_parser("plan", help="show what apply would change")
+    _add_common(plan)
+    plan.add_argument("--exit-code", action="store_true", help="exit 2 when there are changes")
+    apply = sub.add_parser("apply", help="sync the stores with the repository")
+    _add_common(apply)
+    dec = sub.add_parser("decrypt", help="decrypt a SOPS file like `sops -d`")
+    dec.add_argument("file")
+    dec.add_argument("--output-type", choices=("dotenv", "yaml", "json", "ini", "binary"))
+    serve = sub.add_parser("serve", help="run a local webhook endpoint (POST /webhook)")
+    serve.add_argument("--config", required=True)
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--host", default="127.0.0.1")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.command == "decrypt":
+        from core.sops.cli import main as decrypt_main
+
+        argv2 = [args.file] + (["--output-type", args.output_type] if args.output_type else [])
+        return decrypt_main(argv2)
+    if args.command == "serve":
+        from core.serve import main as serve_main
+
+        return serve_main(config=args.config, host=args.host, port=args.port)
+    return _plan_or_apply(args, apply=args.command == "apply")
+
+
+def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
+    from core.config import load_config_file
+    from core.sync import run
+
+    try:
+        configs = load_config_file(args.config)
+        source = resolve_source(args.source, args.ref, configs)
+        report = run(
+            configs,
+            source,
+            apply=apply,
+            prune=args.prune,
+            drift=args.drift,
+            allow_mass_delete=args.allow_mass_delete,
+        )
+    except SyncError as exc:
+        if args.json:
+            print(
+                json.dumps(
+                    {"commit": None, "changes": [], "summary": {}, "errors": [exc.to_dict()]}, indent=2
+                )
+            )
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.render(show_unchanged=args.show_unchanged))
+    if report.errors:
+        return 1
+    if not apply and getattr(args, "exit_code", False) and report.has_changes:
+        return 2
+    return 0

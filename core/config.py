@@ -1,0 +1,546 @@
+"""SecretManagerConfig: the controller's CRD shape, validated strictly.
+
+Manifests written for the Kubernetes controller load unchanged (both its API groups are
+accepted). Unknown fields are errors naming the document and the field; the controller's
+cluster-only fields are accepted and reported as having no effect, except `diffDiscovery`
+(drift reporting) and `suspend`, which keep their meaning.
+
+The provider-specific sections (`spec.provider.aws|gcp|azure|local`) are declared in
+`PROVIDER_SCHEMAS`, one entry per cloud, next to the fields every config shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.errors import ConfigError
+
+API_VERSIONS = (
+    "secret-manager.microscaler.io/v1alpha1",
+    "secret-management.microscaler.io/v1",
+)
+KIND = "SecretManagerConfig"
+DEFAULT_CONFIG_FILES = (
+    "application.properties",
+    "application.config.env",
+    "application.config.yaml",
+    "application.config.yml",
+    "application.config.json",
+)
+SECRET_FILES = (
+    "application.secrets.env",
+    "application.secrets.yaml",
+    "application.secrets.yml",
+    "application.secrets.json",
+)
+
+
+# -- a very small schema language ----------------------------------------------------------
+@dataclass(frozen=True)
+class F:
+    """A field: `type` is str|bool|int|float|list|map|obj|any; `fields` for obj, `item` for list."""
+
+    type: str
+    required: bool = False
+    default: Any = None
+    enum: tuple[str, ...] | None = None
+    fields: dict[str, F] | None = None
+    item: F | None = None
+    #: accepted for compatibility but without effect here: message for the warning
+    ignored: str | None = None
+
+
+def obj(fields: dict[str, F], **kw: Any) -> F:
+    return F("obj", fields=fields, **kw)
+
+
+STR = F("str")
+BOOL_FALSE = F("bool", default=False)
+STR_LIST = F("list", item=F("str"))
+
+AUTH = obj(
+    {
+        "authType": F("str"),
+        "roleArn": F("str"),
+        "clientId": F("str"),
+        "tenantId": F("str"),
+        "serviceAccountEmail": F("str"),
+        "serviceAccountKeyRef": F("any", ignored="workload identity is used in functions"),
+    }
+)
+
+#: One entry per provider; each cloud's store modules read their options from here.
+PROVIDER_SCHEMAS: dict[str, F] = {
+    "local": obj(
+        {
+            "path": F("str", default=".smf/local-store.db"),
+        }
+    ),
+    "aws": obj(
+        {
+            "region": F("str"),
+            "auth": AUTH,
+            "endpointUrl": F("str"),
+            "secretsManager": obj(
+                {
+                    "kmsKeyId": F("str"),
+                    "description": F("str"),
+                    "replicaRegions": STR_LIST,
+                    "recoveryWindowInDays": F("int"),
+                    "forceDeleteWithoutRecovery": BOOL_FALSE,
+                    "tags": F("map"),
+                }
+            ),
+            "parameterStore": obj(
+                {
+                    "type": F("str", default="String", enum=("String", "SecureString")),
+                    "kmsKeyId": F("str"),
+                    "tier": F("str", default="Auto", enum=("Auto", "Standard", "Advanced")),
+                    "tags": F("map"),
+                }
+            ),
+            "secretsStore": F("str", default="SecretsManager", enum=("SecretsManager", "ParameterStore")),
+        }
+    ),
+    "gcp": obj(
+        {
+            "projectId": F("str", required=True),
+            "location": F("str"),
+            "auth": AUTH,
+            "replication": obj(
+                {
+                    "automatic": F("bool", default=True),
+                    "locations": STR_LIST,
+                }
+            ),
+            "versionHygiene": obj(
+                {
+                    "keepVersions": F("int", default=3),
+                    "action": F("str", default="disable", enum=("disable", "destroy", "none")),
+                }
+            ),
+            "parameterManager": obj(
+                {
+                    "mode": F("str", default="perKey", enum=("perKey", "document")),
+                    "format": F("str", default="YAML", enum=("YAML", "JSON", "UNFORMATTED")),
+                    "location": F("str", default="global"),
+                    "secretReferences": BOOL_FALSE,
+                }
+            ),
+        }
+    ),
+    "azure": obj(
+        {
+            "vaultName": F("str"),
+            "vaultUrl": F("str"),
+            "auth": AUTH,
+            "purgeOnDelete": BOOL_FALSE,
+            "appConfig": obj(
+                {
+                    "separator": F("str", default=":"),
+                    "label": F("str"),
+                    "contentType": F("str"),
+                    "keyVaultReferences": BOOL_FALSE,
+                }
+            ),
+        }
+    ),
+}
+
+CONTROLLER_ONLY = "has no effect in secret-manager-functions (a Kubernetes controller setting)"
+
+SCHEMA = obj(
+    {
+        "apiVersion": F("str", required=True, enum=API_VERSIONS),
+        "kind": F("str", required=True, enum=(KIND,)),
+        "metadata": obj(
+            {
+                "name": F("str", required=True),
+                "namespace": STR,
+                "labels": F("map"),
+                "annotations": F("map"),
+                "uid": F("any"),
+                "resourceVersion": F("any"),
+                "generation": F("any"),
+                "creationTimestamp": F("any"),
+                "managedFields": F("any"),
+            },
+            required=True,
+        ),
+        "spec": obj(
+            {
+                "sourceRef": obj(
+                    {
+                        "kind": F(
+                            "str",
+                            default="GitRepository",
+                            enum=("GitRepository", "Git", "Application", "OCIRepository", "Bucket"),
+                        ),
+                        "name": STR,
+                        "namespace": STR,
+                        "url": STR,
+                        "branch": STR,
+                        "tags": BOOL_FALSE,
+                        "tokenSecret": STR,
+                        "username": STR,
+                    }
+                ),
+                "provider": obj(
+                    {
+                        "type": F("str", enum=tuple(PROVIDER_SCHEMAS)),
+                        **PROVIDER_SCHEMAS,
+                    },
+                    required=True,
+                ),
+                "secrets": obj(
+                    {
+                        "environment": F("str", required=True),
+                        "kustomizePath": STR,
+                        "basePath": STR,
+                        "prefix": STR,
+                        "suffix": STR,
+                        "nameTemplate": STR,
+                        "requireEncrypted": BOOL_FALSE,
+                    },
+                    required=True,
+                ),
+                "configs": obj(
+                    {
+                        "enabled": BOOL_FALSE,
+                        "store": F("str", enum=("SecretManager", "secretManager", "ParameterManager")),
+                        "parameterPath": STR,
+                        "appConfigEndpoint": STR,
+                        "files": STR_LIST,
+                        "nameTemplate": STR,
+                    }
+                ),
+                "sync": obj(
+                    {
+                        "prune": BOOL_FALSE,
+                        "adopt": BOOL_FALSE,
+                        "createOnly": BOOL_FALSE,
+                        "maxDeleteFraction": F("float", default=0.5),
+                        "drift": F("str", default="report", enum=("report", "correct", "ignore")),
+                        "concurrency": F("int"),
+                    }
+                ),
+                "decryption": obj(
+                    {
+                        "ageKeySecret": STR,
+                    }
+                ),
+                "webhook": obj(
+                    {
+                        "provider": F("str", enum=("github", "gitlab", "bitbucket", "gitea", "generic")),
+                        "secret": STR,
+                        "secretRef": STR,
+                    }
+                ),
+                "suspend": BOOL_FALSE,
+                "diffDiscovery": F("bool", default=True),
+                "triggerUpdate": F("any", ignored=CONTROLLER_ONLY),
+                "gitRepositoryPullInterval": F("any", ignored=CONTROLLER_ONLY),
+                "reconcileInterval": F("any", ignored=CONTROLLER_ONLY),
+                "hotReload": F("any", ignored=CONTROLLER_ONLY),
+                "logging": F("any", ignored=CONTROLLER_ONLY),
+                "notifications": F("any", ignored=CONTROLLER_ONLY),
+                "otel": F("any", ignored=CONTROLLER_ONLY),
+            },
+            required=True,
+        ),
+        "status": F("any"),
+    }
+)
+
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "bool": (bool,),
+    "int": (int,),
+    "float": (int, float),
+    "list": (list,),
+    "map": (dict,),
+    "obj": (dict,),
+}
+
+
+class _Validator:
+    def __init__(self, doc_name: str, lines: dict[tuple[str, ...], int], path: str | None) -> None:
+        self.doc_name = doc_name
+        self.lines = lines
+        self.path = path
+        self.warnings: list[str] = []
+
+    def error(self, where: tuple[str, ...], message: str) -> ConfigError:
+        line = None
+        for depth in range(len(where), -1, -1):
+            line = self.lines.get(where[:depth])
+            if line:
+                break
+        return ConfigError(
+            f"{self.doc_name}: {message}", path=self.path, line=line, field=".".join(where) or None
+        )
+
+    def check(self, value: Any, spec: F, where: tuple[str, ...], absent: bool = False) -> Any:
+        """Validate `value` against `spec`; `absent` fills defaults of a missing object."""
+        if spec.ignored is not None:
+            if value is not None:
+                self.warnings.append(f"{self.doc_name}: {'.'.join(where)} {spec.ignored}")
+            return value
+        if value is None:
+            if spec.required and not absent:
+                raise self.error(where, "is required")
+            if spec.type == "obj":
+                return self.check({}, spec, where, absent=True)
+            if spec.type == "list" and spec.default is None:
+                return []
+            if spec.type == "map" and spec.default is None:
+                return {}
+            return spec.default
+        if spec.type == "any":
+            return value
+        ok = _PY_TYPES[spec.type]
+        if not isinstance(value, ok) or (spec.type in ("int", "float") and isinstance(value, bool)):
+            raise self.error(where, f"must be a {spec.type}, got {type(value).__name__}")
+        if spec.enum and value not in spec.enum:
+            raise self.error(where, f"must be one of {', '.join(spec.enum)}, got {value!r}")
+        if spec.type == "list":
+            assert spec.item is not None
+            return [self.check(v, spec.item, (*where, str(i))) for i, v in enumerate(value)]
+        if spec.type == "map":
+            for k, v in value.items():
+                if not isinstance(v, (str, int, float, bool)):
+                    raise self.error((*where, str(k)), "map values must be scalars")
+            return {str(k): str(v) for k, v in value.items()}
+        if spec.type == "obj":
+            assert spec.fields is not None
+            unknown = [k for k in value if k not in spec.fields]
+            if unknown:
+                known = ", ".join(spec.fields)
+                raise self.error((*where, str(unknown[0])), f"unknown field (known fields: {known})")
+            return {k: self.check(value.get(k), f, (*where, k), absent) for k, f in spec.fields.items()}
+        return value
+
+
+# -- the typed model -------------------------------------------------------------------
+@dataclass
+class SourceSpec:
+    kind: str
+    name: str | None
+    namespace: str | None
+    url: str | None
+    branch: str | None
+    tags: bool
+    token_secret: str | None
+    username: str | None
+
+
+@dataclass
+class SecretsSpec:
+    environment: str
+    kustomize_path: str | None
+    base_path: str | None
+    prefix: str | None
+    suffix: str | None
+    name_template: str | None
+    require_encrypted: bool
+
+
+@dataclass
+class ConfigsSpec:
+    enabled: bool
+    store: str  # "SecretManager" | "ParameterManager" (GCP only)
+    parameter_path: str | None
+    app_config_endpoint: str | None
+    files: list[str]
+    name_template: str | None
+
+
+@dataclass
+class SyncPolicy:
+    prune: bool
+    adopt: bool
+    create_only: bool
+    max_delete_fraction: float
+    drift: str  # report | correct | ignore
+    concurrency: int | None
+
+
+@dataclass
+class SecretManagerConfig:
+    name: str
+    namespace: str | None
+    provider: str  # aws | gcp | azure | local
+    #: The provider's section with defaults applied (see PROVIDER_SCHEMAS).
+    provider_options: dict[str, Any]
+    source: SourceSpec
+    secrets: SecretsSpec
+    configs: ConfigsSpec
+    sync: SyncPolicy
+    decryption: dict[str, Any]
+    webhook: dict[str, Any]
+    suspend: bool
+    diff_discovery: bool
+    #: Where the document came from: "file.yaml#2".
+    origin: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def config_files(self) -> tuple[str, ...]:
+        return tuple(self.configs.files) or DEFAULT_CONFIG_FILES
+
+
+def _line_map(node: yaml.Node, where: tuple[str, ...], out: dict[tuple[str, ...], int]) -> None:
+    out.setdefault(where, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            k = (*where, str(key.value))
+            out[k] = key.start_mark.line + 1
+            _line_map(value, k, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, value in enumerate(node.value):
+            _line_map(value, (*where, str(i)), out)
+
+
+def parse_config_text(text: str, path: str = "<config>") -> list[SecretManagerConfig]:
+    """Every SecretManagerConfig in a (multi-document) YAML text; errors name doc and field."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(
+            f"invalid YAML: {getattr(exc, 'problem', exc)}", path=path, line=mark.line + 1 if mark else None
+        ) from None
+    configs: list[SecretManagerConfig] = []
+    for index, node in enumerate(nodes):
+        if node is None:
+            continue
+        data = _construct(node)
+        lines: dict[tuple[str, ...], int] = {}
+        _line_map(node, (), lines)
+        name = data.get("metadata", {}).get("name") if isinstance(data, dict) else None
+        doc_name = f"document {index + 1}" + (f" ({name})" if name else "")
+        v = _Validator(doc_name, lines, path)
+        if not isinstance(data, dict):
+            raise v.error((), "a SecretManagerConfig document must be a mapping")
+        clean = v.check(data, SCHEMA, ())
+        configs.append(_build(clean, data, v, f"{path}#{index + 1}"))
+    names = [c.name for c in configs]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ConfigError(
+            f"metadata.name {sorted(dupes)[0]!r} is used by more than one document",
+            path=path,
+            field="metadata.name",
+        )
+    return configs
+
+
+def _construct(node: yaml.Node) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _build(doc: dict[str, Any], raw: dict[str, Any], v: _Validator, origin: str) -> SecretManagerConfig:
+    spec = doc["spec"]
+    prov = spec["provider"]
+    raw_prov = raw["spec"]["provider"] or {}
+    present = [p for p in PROVIDER_SCHEMAS if p in raw_prov]
+    ptype = prov.get("type")
+    if not ptype:
+        if len(present) != 1:
+            raise v.error(
+                ("spec", "provider", "type"), "is required (one of " + ", ".join(PROVIDER_SCHEMAS) + ")"
+            )
+        ptype = present[0]
+    others = [p for p in present if p != ptype]
+    if others:
+        raise v.error(("spec", "provider", others[0]), f"does not match provider.type {ptype!r}")
+    # The chosen provider's section is checked strictly (its required fields must be there).
+    prov[ptype] = v.check(raw_prov.get(ptype) or {}, PROVIDER_SCHEMAS[ptype], ("spec", "provider", ptype))
+    src = spec["sourceRef"]
+    secrets = spec["secrets"]
+    configs = spec["configs"]
+    store = configs["store"] or "SecretManager"
+    if store == "secretManager":
+        store = "SecretManager"
+    if ptype == "gcp" and store == "ParameterManager" and not configs["enabled"]:
+        v.warnings.append(
+            f"{v.doc_name}: configs.store=ParameterManager has no effect while configs.enabled is false"
+        )
+    if secrets["kustomizePath"] and secrets["basePath"]:
+        raise v.error(("spec", "secrets", "basePath"), "set kustomizePath or basePath, not both")
+    sync = spec["sync"]
+    if not 0 < sync["maxDeleteFraction"] <= 1:
+        raise v.error(("spec", "sync", "maxDeleteFraction"), "must be in (0, 1]")
+    diff = spec["diffDiscovery"]
+    drift = sync["drift"] if diff else "ignore"
+    return SecretManagerConfig(
+        name=doc["metadata"]["name"],
+        namespace=doc["metadata"]["namespace"],
+        provider=ptype,
+        provider_options=prov[ptype],
+        source=SourceSpec(
+            kind=src["kind"],
+            name=src["name"],
+            namespace=src["namespace"],
+            url=src["url"],
+            branch=src["branch"],
+            tags=src["tags"],
+            token_secret=src["tokenSecret"],
+            username=src["username"],
+        ),
+        secrets=SecretsSpec(
+            environment=secrets["environment"],
+            kustomize_path=_clean_path(secrets["kustomizePath"]),
+            base_path=_clean_path(secrets["basePath"]),
+            prefix=secrets["prefix"],
+            suffix=secrets["suffix"],
+            name_template=secrets["nameTemplate"],
+            require_encrypted=secrets["requireEncrypted"],
+        ),
+        configs=ConfigsSpec(
+            enabled=configs["enabled"],
+            store=store,
+            parameter_path=configs["parameterPath"],
+            app_config_endpoint=configs["appConfigEndpoint"],
+            files=configs["files"],
+            name_template=configs["nameTemplate"],
+        ),
+        sync=SyncPolicy(
+            prune=sync["prune"],
+            adopt=sync["adopt"],
+            create_only=sync["createOnly"],
+            max_delete_fraction=float(sync["maxDeleteFraction"]),
+            drift=drift,
+            concurrency=sync["concurrency"],
+        ),
+        decryption=spec["decryption"],
+        webhook=spec["webhook"],
+        suspend=spec["suspend"],
+        diff_discovery=diff,
+        origin=origin,
+        warnings=v.warnings,
+    )
+
+
+def _clean_path(p: str | None) -> str | None:
+    return p.strip().strip("/") if p is not None else None
+
+
+def load_config_file(path: str | Path) -> list[SecretManagerConfig]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", path=str(path)) from None
+    configs = parse_config_text(text, str(path))
+    if not configs:
+        raise ConfigError("no SecretManagerConfig document found", path=str(path))
+    return configs

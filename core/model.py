@@ -1,0 +1,93 @@
+"""The few data types every stage shares: a desired entry, a stored entry, a listing query.
+
+Kept free of store and SDK details so plan/apply and every store module agree on one shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+MANAGED_BY_KEY = "managed-by"
+MANAGED_BY_VALUE = "secret-manager-functions"
+
+#: Metadata keys written on every entry we manage (as tags, labels, annotations or
+#: descriptions, whatever the store offers). Stores may rename them to fit their rules
+#: but must round-trip them through `StoredEntry`.
+META_OWNER = "smf-owner"
+META_SOURCE = "smf-source"
+META_REPO = "smf-repo"
+META_COMMIT = "smf-commit"
+META_FINGERPRINT = "smf-fingerprint"
+
+Kind = Literal["secret", "config"]
+
+
+@dataclass
+class DesiredEntry:
+    """One value as Git says it should be in one store.
+
+    `owner` scopes ownership and pruning: ``{config}/{service}/{environment}``. Only entries
+    carrying the same owner are ever pruned on behalf of this service.
+    """
+
+    store: str
+    name: str
+    value: str = field(repr=False)
+    kind: Kind
+    source: str  # "path:key" in the repo
+    owner: str
+    fingerprint: str = ""
+    repo: str = ""
+    commit: str | None = None
+    content_type: str | None = None
+    #: Store-specific hints (e.g. App Configuration label, SSM type), set by routing/naming.
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, str]:
+        """Ownership, provenance and fingerprint, as plain strings. Never the value."""
+        meta = {
+            MANAGED_BY_KEY: MANAGED_BY_VALUE,
+            META_OWNER: self.owner,
+            META_SOURCE: self.source,
+            META_FINGERPRINT: self.fingerprint,
+        }
+        if self.repo:
+            meta[META_REPO] = self.repo
+        if self.commit:
+            meta[META_COMMIT] = self.commit
+        return meta
+
+
+@dataclass
+class StoredEntry:
+    """What a store holds under one name, as far as plan needs to know."""
+
+    name: str
+    managed: bool
+    owner: str | None = None
+    fingerprint: str | None = None
+    commit: str | None = None
+    source: str | None = None
+    #: Soft-deleted (Key Vault) or scheduled for deletion (Secrets Manager): restorable.
+    deleted: bool = False
+    #: Store-specific handle (ARN, ETag, version...), passed back to put/delete untouched.
+    handle: Any = field(default=None, repr=False)
+
+
+@dataclass
+class ListQuery:
+    """What plan needs from one store, answered in as few calls as the store allows.
+
+    A store must return every *managed* entry whose owner is in `owners`, and every entry
+    (managed or not, soft-deleted included) whose name is in `names`.
+    """
+
+    owners: set[str]
+    names: set[str]
+    #: Name prefixes that cover `names` (per service), for stores that list by prefix/path.
+    prefixes: set[str] = field(default_factory=set)
+    #: On a full resync: also every managed entry whose owner starts with one of these
+    #: (``"{config}/"``), so entries of a service removed from Git can be pruned. A store
+    #: may return more managed entries than asked; plan filters by owner.
+    owner_prefixes: set[str] = field(default_factory=set)

@@ -1,0 +1,74 @@
+"""Naming step: render each routed item's store name, then check it before any write.
+
+Checks, all before anything is written: the store's charset/length/depth rules, the value
+size, and clashes — two sources landing on one name (case-insensitively where the store is
+case-insensitive). A clash is an error naming both sources, and both services fail.
+"""
+
+from __future__ import annotations
+
+from core.config import SecretManagerConfig
+from core.errors import NamingError
+from core.naming import NameContext, rules_for
+
+
+def default_path(config: SecretManagerConfig, prefix: str, environment: str) -> str:
+    """Parameter Store path: `configs.parameterPath` or ``/{prefix}/{environment}``."""
+    path = config.configs.parameter_path or f"/{prefix}/{environment}"
+    return "/" + path.strip("/")
+
+
+def render_name(
+    config: SecretManagerConfig, store: str, kind: str, service: str, prefix: str, environment: str, key: str
+) -> str:
+    rules = rules_for(store)
+    template = config.configs.name_template if kind == "config" else None
+    template = template or config.secrets.name_template
+    field_name = (
+        "spec.configs.nameTemplate"
+        if kind == "config" and config.configs.name_template
+        else "spec.secrets.nameTemplate"
+    )
+    ctx = NameContext(
+        service=service,
+        environment=environment,
+        key=key,
+        kind=kind,
+        prefix=prefix,
+        suffix=config.secrets.suffix or "",
+        path=default_path(config, prefix, environment),
+    )
+    return rules.render(template, ctx, field_name=field_name)
+
+
+def check_entry(store: str, name: str, value: str, source: str) -> NamingError | None:
+    rules = rules_for(store)
+    path, _, key = source.rpartition(":")
+    problem = rules.check_name(name)
+    if problem:
+        return NamingError(f"{store} name {name!r}: {problem}", path=path, field=key)
+    problem = rules.check_value(value)
+    if problem:
+        return NamingError(f"{store} {name!r}: {problem}", path=path, field=key)
+    return None
+
+
+def find_clashes(named: list[tuple[str, str, str]]) -> list[tuple[str, str, NamingError]]:
+    """`named` is (store, name, source). Returns (source_a, source_b, error) per clash."""
+    seen: dict[tuple[str, str], tuple[str, str]] = {}
+    out: list[tuple[str, str, NamingError]] = []
+    for store, name, source in named:
+        k = (store, rules_for(store).clash_key(name))
+        if k in seen:
+            other_name, other_source = seen[k]
+            how = "" if other_name == name else " (names differ only in case; the store is case-insensitive)"
+            path, _, key = source.rpartition(":")
+            err = NamingError(
+                f"{other_source} and {source} both map to {store} name {name!r}{how}",
+                path=path,
+                field=key,
+            )
+            out.append((other_source, source, err))
+        else:
+            seen[k] = (name, source)
+    return out

@@ -1,0 +1,46 @@
+"""AWS Systems Manager Parameter Store names.
+
+Default: ``{path}/{key}{suffix}`` where `path` is `configs.parameterPath` or
+``/{prefix}/{environment}`` (the seed's ``/service/environment/key``). Names allow
+``a-zA-Z0-9_.-/``, at most 1011 characters and 15 levels, and may not begin with ``aws`` or
+``ssm`` (any case). Values are at most 4 KB (Standard tier) or 8 KB (Advanced tier) and
+cannot be empty.
+"""
+
+import re
+
+from core.naming.base import NamingRules
+
+MAX_DEPTH = 15
+STANDARD_TIER_BYTES = 4096
+ADVANCED_TIER_BYTES = 8192
+
+
+def _ssm_check(name: str) -> str | None:
+    first = name.lstrip("/").split("/", 1)[0]
+    if re.match(r"(?i)^(aws|ssm)", first):
+        return "parameter names may not begin with 'aws' or 'ssm' (reserved by AWS)"
+    if "/" in name and not name.startswith("/"):
+        return "hierarchical parameter names must begin with '/'"
+    depth = name.strip("/").count("/") + 1
+    if depth > MAX_DEPTH:
+        return f"name has {depth} levels; Parameter Store allows at most {MAX_DEPTH}"
+    if "//" in name:
+        return "name has an empty path level ('//')"
+    return None
+
+
+class _SsmRules(NamingRules):
+    def normalize(self, name: str) -> str:
+        return re.sub(r"/{2,}", "/", name)
+
+
+RULES = _SsmRules(
+    store="aws-parameter-store",
+    default_template="{path}/{key}{suffix}",
+    allowed=r"a-zA-Z0-9_./-",
+    max_length=1011,
+    max_value_bytes=ADVANCED_TIER_BYTES,
+    allow_empty_value=False,
+    extra_check=_ssm_check,
+)

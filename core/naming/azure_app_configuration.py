@@ -1,0 +1,26 @@
+"""Azure App Configuration keys.
+
+Default key: ``{prefix}:{key}``, with the environment as the **label**. Keys are
+case-sensitive; ``*``, ``,`` and ``\\`` are reserved and ``%`` is not allowed, so those become
+``_``. A key-value (key, label, value, content type and tags together) is at most 10,000
+characters; the value check uses that bound and the store checks the whole entry.
+"""
+
+from core.naming.base import NamingRules
+
+
+def _appconfig_check(name: str) -> str | None:
+    if name in (".", ".."):
+        return "'.' and '..' are not valid App Configuration keys"
+    return None
+
+
+RULES = NamingRules(
+    store="azure-app-configuration",
+    default_template="{prefix}:{key}",
+    allowed=r"\x20-\U0010ffff",
+    forbidden="*,\\%",
+    max_length=10000,
+    max_value_bytes=10000,
+    extra_check=_appconfig_check,
+)

@@ -1,0 +1,131 @@
+"""Naming rules shared by every store: render a template, map characters, check limits.
+
+Each store kind has one module in this package defining `RULES`, the store's own charset,
+length, depth, case sensitivity and value size. The rendering and checking logic lives
+here once, so the stores only state their rules.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from core.errors import NamingError
+
+#: Placeholders a name template may use.
+PLACEHOLDERS = ("prefix", "service", "environment", "key", "suffix", "path", "kind")
+
+
+@dataclass(frozen=True)
+class NameContext:
+    """Everything a name may be built from, for one key of one service."""
+
+    service: str
+    environment: str
+    key: str
+    kind: str  # "secret" or "config"
+    prefix: str = ""
+    suffix: str = ""
+    path: str = ""  # parameterPath (or the store's default path)
+
+    def values(self) -> dict[str, str]:
+        return {
+            "prefix": self.prefix or self.service,
+            "service": self.service,
+            "environment": self.environment,
+            "key": self.key,
+            "suffix": self.suffix,
+            "path": self.path,
+            "kind": self.kind,
+        }
+
+
+@dataclass(frozen=True)
+class NamingRules:
+    """A store's naming and size rules.
+
+    `allowed` is a regex character-class body (``A-Za-z0-9_-``) of the characters a name may
+    contain. `translate` maps characters of *substituted values* (keys, prefixes) before any
+    other disallowed character becomes `replacement`; template literals are never rewritten,
+    so a template with characters the store refuses fails the name check instead of being
+    silently changed.
+    """
+
+    store: str
+    default_template: str
+    allowed: str
+    max_length: int
+    max_value_bytes: int
+    replacement: str = "_"
+    #: Characters refused even though `allowed` covers them (App Configuration's `*,\\`).
+    forbidden: str = ""
+    translate: Mapping[str, str] = field(default_factory=dict)
+    case_insensitive: bool = False
+    allow_empty_value: bool = True
+    #: Extra store rule (depth, reserved prefixes, first character): message or None.
+    extra_check: Callable[[str], str | None] | None = None
+    #: Collapse runs of the replacement and trim it from the ends of each component.
+    squeeze: bool = False
+
+    # -- rendering ---------------------------------------------------------------------
+    def sanitize(self, value: str) -> str:
+        """Map one substituted value into the store's charset (documented per store)."""
+        out = "".join(self.translate.get(ch, ch) for ch in value)
+        out = re.sub(f"[^{self.allowed}]", self.replacement, out)
+        if self.forbidden:
+            out = re.sub(f"[{re.escape(self.forbidden)}]", self.replacement, out)
+        if self.squeeze and self.replacement:
+            rep = re.escape(self.replacement)
+            out = re.sub(f"{rep}{{2,}}", self.replacement, out)
+        return out
+
+    def render(self, template: str | None, ctx: NameContext, *, field_name: str) -> str:
+        """Render `template` (or the default) for `ctx`. Unknown placeholders are errors."""
+        tmpl = template or self.default_template
+        values = {k: self.sanitize(v) if k not in ("path",) else v for k, v in ctx.values().items()}
+        try:
+            for _, name, _, _ in string.Formatter().parse(tmpl):
+                if name is not None and name not in PLACEHOLDERS:
+                    raise NamingError(
+                        f"unknown placeholder {{{name}}} in name template; "
+                        f"use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}",
+                        field=field_name,
+                    )
+            name = tmpl.format(**values)
+        except (ValueError, IndexError) as exc:
+            raise NamingError(f"invalid name template: {exc}", field=field_name) from None
+        return self.normalize(name)
+
+    def normalize(self, name: str) -> str:
+        """Final clean-up of a rendered name (e.g. collapse `//` from an empty part)."""
+        return name
+
+    # -- checks ------------------------------------------------------------------------
+    def check_name(self, name: str) -> str | None:
+        """Why the store would refuse `name`, or None when it is valid."""
+        if not name:
+            return "name is empty"
+        if len(name) > self.max_length:
+            return f"name is {len(name)} characters; {self.store} allows at most {self.max_length}"
+        bad = set(re.sub(f"[{self.allowed}]", "", name))
+        bad |= {c for c in self.forbidden if c in name}
+        bad = sorted(bad)
+        if bad:
+            shown = " ".join(repr(c) for c in bad)
+            return f"name contains {shown}; {self.store} allows only [{self.allowed}]"
+        if self.extra_check:
+            return self.extra_check(name)
+        return None
+
+    def check_value(self, value: str) -> str | None:
+        """Why the store would refuse the value (by size only: never shows the value)."""
+        size = len(value.encode("utf-8"))
+        if size > self.max_value_bytes:
+            return f"value is {size} bytes; {self.store} allows at most {self.max_value_bytes}"
+        return None
+
+    def clash_key(self, name: str) -> str:
+        """The form under which two names are the same entry in this store."""
+        return name.lower() if self.case_insensitive else name

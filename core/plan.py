@@ -1,0 +1,182 @@
+"""Plan: desired entries versus what a store holds → create/update/unchanged/delete/conflict.
+
+Rules, each a promise to users:
+- An existing entry without our `managed-by` marker is a **conflict**, never written, unless
+  `sync.adopt` is on (then it is updated and marked as ours).
+- A fingerprint equal to the desired one is **unchanged**: no read, no write.
+- An entry whose recorded commit is *newer* than the incoming one (the incoming commit is an
+  ancestor of it) is **skipped**: a late, older push never overwrites newer values.
+- **delete** only with pruning on, only managed entries whose owner is a service this run
+  reconciled, and never more than `sync.maxDeleteFraction` of that store's managed entries in
+  one run (a single delete is always allowed): beyond that, the deletes become one error.
+- `sync.createOnly` (ESO's IfNotExists): existing managed entries are left as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core.config import SyncPolicy
+from core.errors import SyncError
+from core.model import DesiredEntry, StoredEntry
+from core.report import Change
+
+
+@dataclass
+class StorePlan:
+    store: str
+    changes: list[Change] = field(default_factory=list)
+    #: name → desired entry for create/update, name → stored entry for update/delete
+    desired: dict[str, DesiredEntry] = field(default_factory=dict)
+    current: dict[str, StoredEntry] = field(default_factory=dict)
+    errors: list[SyncError] = field(default_factory=list)
+
+
+def plan_store(
+    store: str,
+    desired: list[DesiredEntry],
+    stored: list[StoredEntry],
+    *,
+    policy: SyncPolicy,
+    prune: bool,
+    owners: set[str],
+    prune_owner_prefixes: set[str],
+    case_insensitive: bool,
+    is_ancestor: Callable[[str, str], bool | None] | None = None,
+    allow_mass_delete: bool = False,
+    commit: str | None = None,
+    protected_owners: set[str] | frozenset[str] = frozenset(),
+) -> StorePlan:
+    """Plan one store. `owners` are the services reconciled this run."""
+    fold = (lambda n: n.lower()) if case_insensitive else (lambda n: n)
+    by_name = {fold(s.name): s for s in stored}
+    plan = StorePlan(store)
+    wanted: set[str] = set()
+    for entry in desired:
+        key = fold(entry.name)
+        wanted.add(key)
+        cur = by_name.get(key)
+        plan.desired[entry.name] = entry
+        if cur is None:
+            plan.changes.append(Change("create", store, entry.name, entry.source, entry.owner))
+            continue
+        plan.current[entry.name] = cur
+        if not cur.managed:
+            if policy.adopt:
+                plan.changes.append(
+                    Change(
+                        "update",
+                        store,
+                        entry.name,
+                        entry.source,
+                        entry.owner,
+                        reason="adopting an entry not created by us",
+                    )
+                )
+            else:
+                plan.changes.append(
+                    Change(
+                        "conflict",
+                        store,
+                        entry.name,
+                        entry.source,
+                        entry.owner,
+                        reason="exists and is not managed by secret-manager-functions",
+                    )
+                )
+            continue
+        if cur.owner and cur.owner != entry.owner:
+            plan.changes.append(
+                Change(
+                    "conflict",
+                    store,
+                    entry.name,
+                    entry.source,
+                    entry.owner,
+                    reason=f"managed for another service ({cur.owner})",
+                )
+            )
+            continue
+        if cur.deleted:
+            plan.changes.append(
+                Change(
+                    "update",
+                    store,
+                    entry.name,
+                    entry.source,
+                    entry.owner,
+                    reason="restoring an entry scheduled for deletion",
+                )
+            )
+            continue
+        if _is_newer(cur.commit, entry.commit, is_ancestor):
+            plan.changes.append(
+                Change(
+                    "skipped",
+                    store,
+                    entry.name,
+                    entry.source,
+                    entry.owner,
+                    reason=f"store already has newer commit {cur.commit[:12]}",
+                )
+            )
+            continue
+        if cur.fingerprint == entry.fingerprint:
+            plan.changes.append(Change("unchanged", store, entry.name, entry.source, entry.owner))
+        elif policy.create_only:
+            plan.changes.append(
+                Change(
+                    "unchanged",
+                    store,
+                    entry.name,
+                    entry.source,
+                    entry.owner,
+                    reason="createOnly: existing value kept",
+                )
+            )
+        else:
+            plan.changes.append(Change("update", store, entry.name, entry.source, entry.owner))
+
+    if prune:
+        deletes: list[Change] = []
+        managed_in_scope = 0
+        for cur in stored:
+            in_scope = (
+                cur.managed
+                and not cur.deleted
+                and cur.owner is not None
+                and cur.owner not in protected_owners
+                and (cur.owner in owners or any(cur.owner.startswith(p) for p in prune_owner_prefixes))
+            )
+            if not in_scope:
+                continue
+            managed_in_scope += 1
+            if fold(cur.name) in wanted:
+                continue
+            if _is_newer(cur.commit, commit, is_ancestor):
+                continue
+            plan.current[cur.name] = cur
+            deletes.append(Change("delete", store, cur.name, cur.source or "", cur.owner or ""))
+        limit = max(1, int(policy.max_delete_fraction * managed_in_scope))
+        if len(deletes) > limit and not allow_mass_delete:
+            plan.errors.append(
+                SyncError(
+                    f"refusing to delete {len(deletes)} of {managed_in_scope} managed entries in {store} "
+                    f"(more than sync.maxDeleteFraction={policy.max_delete_fraction}); "
+                    "check the source, or raise the limit / pass --allow-mass-delete",
+                    field="spec.sync.maxDeleteFraction",
+                )
+            )
+        else:
+            plan.changes.extend(deletes)
+    return plan
+
+
+def _is_newer(
+    recorded: str | None, incoming: str | None, is_ancestor: Callable[[str, str], bool | None] | None
+) -> bool:
+    """True when the store's recorded commit is strictly newer than the incoming one."""
+    if not recorded or not incoming or recorded == incoming or is_ancestor is None:
+        return False
+    return bool(is_ancestor(incoming, recorded))

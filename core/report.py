@@ -1,0 +1,126 @@
+"""The report of a run: what would change (plan) or changed (apply), and what failed.
+
+Shows names, actions, sources and fingerprints only. `to_dict()` is the `--json` shape:
+``{"commit", "changes": [{"action", "store", "name", "source"}], "summary", "errors"}``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+ACTIONS = ("create", "update", "delete", "conflict", "drift", "skipped", "unchanged")
+CHANGING = ("create", "update", "delete")
+SYMBOLS = {
+    "create": "+",
+    "update": "~",
+    "delete": "-",
+    "conflict": "!",
+    "drift": "?",
+    "skipped": "=",
+    "unchanged": " ",
+}
+
+
+@dataclass
+class Change:
+    action: str
+    store: str
+    name: str
+    source: str
+    owner: str = ""
+    reason: str = ""
+    #: True once apply has carried the change out.
+    done: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"action": self.action, "store": self.store, "name": self.name, "source": self.source}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass
+class Report:
+    commit: str | None = None
+    applied: bool = False
+    changes: list[Change] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add_error(self, error: Exception, **context: Any) -> None:
+        data = error.to_dict() if hasattr(error, "to_dict") else {"message": type(error).__name__}
+        data.update({k: v for k, v in context.items() if v is not None})
+        self.errors.append(data)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = Counter(c.action for c in self.changes)
+        return {a: counts.get(a, 0) for a in ACTIONS}
+
+    def counts_by_store(self) -> dict[str, dict[str, int]]:
+        out: dict[str, Counter[str]] = {}
+        for c in self.changes:
+            out.setdefault(c.store, Counter())[c.action] += 1
+        for e in self.errors:
+            if e.get("store"):
+                out.setdefault(str(e["store"]), Counter())["error"] += 1
+        return {s: dict(v) for s, v in out.items()}
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action in CHANGING for c in self.changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "commit": self.commit,
+            "applied": self.applied,
+            "changes": [c.to_dict() for c in self.changes],
+            "summary": self.summary,
+            "errors": self.errors,
+            "warnings": self.warnings,
+        }
+
+    def render(self, show_unchanged: bool = False) -> str:
+        """Human output like `terraform plan`, grouped by store; never a value."""
+        lines: list[str] = []
+        head = "Applied" if self.applied else "Plan"
+        lines.append(f"{head} for commit {self.commit or '(working tree)'}")
+        stores = sorted({c.store for c in self.changes})
+        for store in stores:
+            group = [c for c in self.changes if c.store == store]
+            shown = [c for c in group if show_unchanged or c.action != "unchanged"]
+            unchanged = sum(1 for c in group if c.action == "unchanged")
+            lines.append("")
+            lines.append(f"{store}:")
+            for c in sorted(shown, key=lambda c: (ACTIONS.index(c.action), c.name)):
+                extra = f"  ({c.reason})" if c.reason else ""
+                lines.append(f"  {SYMBOLS[c.action]} {c.action:<9} {c.name}  <- {c.source}{extra}")
+            if unchanged and not show_unchanged:
+                lines.append(f"    {unchanged} unchanged")
+        if self.warnings:
+            lines.append("")
+            lines.extend(f"warning: {w}" for w in self.warnings)
+        if self.errors:
+            lines.append("")
+            for e in self.errors:
+                where = e.get("path", "")
+                if e.get("line"):
+                    where += f":{e['line']}"
+                if e.get("field"):
+                    where += f" ({e['field']})"
+                lines.append(f"error: {where + ': ' if where else ''}{e['message']}")
+        s = self.summary
+        verb = "done" if self.applied else "to do"
+        lines.append("")
+        lines.append(
+            f"Summary ({verb}): {s['create']} to create, {s['update']} to update, "
+            f"{s['delete']} to delete, {s['conflict']} conflicts, {s['unchanged']} unchanged, "
+            f"{len(self.errors)} errors."
+            if not self.applied
+            else f"Summary ({verb}): {s['create']} created, {s['update']} updated, "
+            f"{s['delete']} deleted, {s['conflict']} conflicts, {s['unchanged']} unchanged, "
+            f"{len(self.errors)} errors."
+        )
+        return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""Routing: which store each parsed value goes to (the seed's tables).
+
+| file                          | aws                 | gcp                          | azure             | local         |
+|-------------------------------|---------------------|------------------------------|-------------------|---------------|
+| application.secrets.*         | Secrets Manager     | Secret Manager               | Key Vault         | local-secrets |
+| application.properties,       | Parameter Store     | Secret Manager, or Parameter | App Configuration | local-configs |
+| application.config.*          |                     | Manager (configs.store)      |                   |               |
+
+Config files go to the config store only with ``configs.enabled: true``. With the default
+``false`` they go to the secret store, as the controller did: ``application.properties`` as
+**one JSON secret** under the key ``properties``; other config files key by key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from core.config import SECRET_FILES, SecretManagerConfig
+from core.parsers import ParsedItem
+
+PROPERTIES_BLOB_KEY = "properties"
+
+
+@dataclass
+class RoutedItem:
+    store: str
+    kind: str  # "secret" | "config"
+    key: str
+    value: str = field(repr=False)
+    source: str  # "path:key"
+
+
+def is_secret_file(path: str) -> bool:
+    return path.rsplit("/", 1)[-1] in SECRET_FILES
+
+
+def secret_store(config: SecretManagerConfig) -> str:
+    if config.provider == "aws":
+        if config.provider_options.get("secretsStore") == "ParameterStore":
+            return "aws-parameter-store"
+        return "aws-secrets-manager"
+    return {"gcp": "gcp-secret-manager", "azure": "azure-key-vault", "local": "local-secrets"}[
+        config.provider
+    ]
+
+
+def config_store(config: SecretManagerConfig) -> str:
+    if config.provider == "gcp":
+        return "gcp-parameter-manager" if config.configs.store == "ParameterManager" else "gcp-secret-manager"
+    return {"aws": "aws-parameter-store", "azure": "azure-app-configuration", "local": "local-configs"}[
+        config.provider
+    ]
+
+
+def route(config: SecretManagerConfig, path: str, items: list[ParsedItem]) -> list[RoutedItem]:
+    """Routed items of one parsed file."""
+    if is_secret_file(path):
+        store = secret_store(config)
+        return [RoutedItem(store, "secret", i.key, i.value, f"{path}:{i.key}") for i in items]
+    if config.configs.enabled:
+        store = config_store(config)
+        return [RoutedItem(store, "config", i.key, i.value, f"{path}:{i.key}") for i in items]
+    store = secret_store(config)
+    if path.endswith(".properties"):
+        if not items:
+            return []
+        blob = json.dumps({i.key: i.value for i in items}, ensure_ascii=False)
+        return [RoutedItem(store, "config", PROPERTIES_BLOB_KEY, blob, f"{path}:*")]
+    return [RoutedItem(store, "config", i.key, i.value, f"{path}:{i.key}") for i in items]

@@ -1,0 +1,89 @@
+"""The source tree a sync reads from: a local directory or one Git commit held in memory.
+
+Discovery only ever asks a `SourceTree` for paths and bytes, so the same rules run over a
+checkout on a laptop and over a commit fetched by dulwich inside a function, where no
+checkout is written. Paths are POSIX, relative to the repository root, without a leading `/`.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from core.errors import SourceError
+
+
+class SourceTree(ABC):
+    """Read-only view of a repository at one revision."""
+
+    #: Full commit id when the tree is a Git commit, else None (a plain directory).
+    commit: str | None = None
+    #: Where the tree came from (a URL or a directory), for provenance.
+    origin: str = ""
+
+    @abstractmethod
+    def walk_dirs(self, under: str = "") -> list[str]:
+        """Every directory below `under` (included), as repo-relative paths ('' is the root)."""
+
+    @abstractmethod
+    def list_files(self, directory: str) -> list[str]:
+        """Names of the regular files directly inside `directory` (not recursive)."""
+
+    @abstractmethod
+    def read(self, path: str) -> bytes:
+        """Bytes of one file. Raises SourceError when it is missing."""
+
+    def is_dir(self, path: str) -> bool:
+        return path.strip("/") in set(self.walk_dirs(_parent(path.strip("/"))))
+
+    def is_ancestor(self, older: str, newer: str) -> bool | None:
+        """Whether commit `older` is an ancestor of (or equal to) `newer`; None if unknown."""
+        return None
+
+
+def _parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+class LocalDirSource(SourceTree):
+    """A directory on disk (a working copy, or the examples/ repo of the quick start)."""
+
+    def __init__(self, root: str | os.PathLike[str], commit: str | None = None) -> None:
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise SourceError(f"source directory does not exist: {root}")
+        self.commit = commit
+        self.origin = str(self.root)
+
+    def _abs(self, rel: str) -> Path:
+        path = (self.root / rel.strip("/")).resolve()
+        if path != self.root and self.root not in path.parents:
+            raise SourceError(f"path escapes the source directory: {rel}")
+        return path
+
+    def walk_dirs(self, under: str = "") -> list[str]:
+        start = self._abs(under)
+        if not start.is_dir():
+            return []
+        out: list[str] = []
+        for dirpath, dirnames, _ in os.walk(start):
+            dirnames[:] = sorted(d for d in dirnames if d != ".git")
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            out.append("" if rel == "." else rel)
+        return out
+
+    def list_files(self, directory: str) -> list[str]:
+        path = self._abs(directory)
+        if not path.is_dir():
+            return []
+        return sorted(p.name for p in path.iterdir() if p.is_file())
+
+    def read(self, path: str) -> bytes:
+        try:
+            return self._abs(path).read_bytes()
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise SourceError(f"cannot read {path}: {exc.strerror}", path=path) from None
+
+    def is_dir(self, path: str) -> bool:
+        return self._abs(path).is_dir()

@@ -1,0 +1,353 @@
+"""One sync run: configs × source tree → report. The spine every trigger calls.
+
+trigger → fetch (a SourceTree) → discover → decrypt → parse → route → name → plan → apply
+→ report. A service whose files fail to read, decrypt, parse or name is reported and left
+untouched in every store (its entries are neither written nor pruned); other services go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from core.config import SecretManagerConfig
+from core.discover import ServiceFiles, discover
+from core.errors import ParseError, SyncError
+from core.fingerprint import fingerprint, resolve_key
+from core.model import DesiredEntry, ListQuery
+from core.naming import rules_for
+from core.naming.assign import check_entry, find_clashes, render_name
+from core.parsers import parse_file
+from core.plan import plan_store
+from core.report import Change, Report
+from core.route import RoutedItem, config_store, is_secret_file, route, secret_store
+from core.source import SourceTree
+
+if TYPE_CHECKING:
+    from core.stores.base import Store
+
+log = logging.getLogger("smf.sync")
+
+#: Larger files are refused (Flux caps encrypted files at 5 MiB too).
+MAX_FILE_BYTES = 5 * 1024 * 1024
+
+StoreFactory = Callable[[str, SecretManagerConfig], "Store"]
+
+
+@dataclass
+class _Service:
+    files: ServiceFiles
+    items: list[RoutedItem] = field(default_factory=list)
+    failed: bool = False
+
+
+def run(
+    configs: list[SecretManagerConfig],
+    source: SourceTree,
+    *,
+    apply: bool,
+    prune: bool | None = None,
+    changed_paths: set[str] | None = None,
+    drift: bool = False,
+    store_factory: StoreFactory | None = None,
+    keyring: object | None = None,
+    allow_mass_delete: bool = False,
+    env: dict[str, str] | None = None,
+) -> Report:
+    """Reconcile every config against `source`.
+
+    `prune` overrides `spec.sync.prune`. `changed_paths` limits the run to the services a push
+    touched (None = full resync). `drift` reads store values to find hand edits (resync).
+    """
+    report = Report(commit=source.commit, applied=apply)
+    factory = store_factory or _open_store
+    env = env if env is not None else dict(os.environ)
+    for config in configs:
+        report.warnings.extend(config.warnings)
+        if config.suspend:
+            report.warnings.append(f"{config.name}: suspended, skipped")
+            continue
+        try:
+            _run_config(
+                config,
+                source,
+                report,
+                apply=apply,
+                prune=config.sync.prune if prune is None else prune,
+                changed_paths=changed_paths,
+                drift=drift,
+                factory=factory,
+                keyring=keyring,
+                allow_mass_delete=allow_mass_delete,
+                env=env,
+            )
+        except SyncError as exc:
+            report.add_error(exc, config=config.name)
+    log.info("sync finished", extra={"summary": report.summary, "errors": len(report.errors)})
+    return report
+
+
+def _open_store(kind: str, config: SecretManagerConfig) -> Store:
+    from core.stores import open_store
+
+    return open_store(kind, config)
+
+
+def _run_config(
+    config: SecretManagerConfig,
+    source: SourceTree,
+    report: Report,
+    *,
+    apply: bool,
+    prune: bool,
+    changed_paths: set[str] | None,
+    drift: bool,
+    factory: StoreFactory,
+    keyring: object | None,
+    allow_mass_delete: bool,
+    env: dict[str, str],
+) -> None:
+    services = [_Service(s) for s in discover(config, source, changed_paths)]
+    full = changed_paths is None
+    if not services and not (full and prune):
+        return  # nothing this config cares about: no store calls at all
+
+    stores: dict[str, Store] = {}
+
+    def store(kind: str) -> Store:
+        if kind not in stores:
+            stores[kind] = factory(kind, config)
+        return stores[kind]
+
+    try:
+        ring = keyring
+
+        def ring_for() -> object:
+            nonlocal ring
+            if ring is None:
+                ring = _make_keyring(config, store, env)
+            return ring
+
+        for svc in services:
+            try:
+                svc.items = _collect(config, svc.files, source, report, ring_for, env)
+            except SyncError as exc:
+                svc.failed = True
+                report.add_error(exc, config=config.name, service=svc.files.service)
+
+        desired = _name_and_check(config, services, store, report)
+        failed_owners = {s.files.owner for s in services if s.failed}
+        ok_owners = {s.files.owner for s in services if not s.failed}
+        kinds = {secret_store(config)} | ({config_store(config)} if config.configs.enabled else set())
+        kinds |= set(desired)
+        if not full:
+            kinds = set(desired)  # incremental: only stores this push has entries for
+        fp_key = None
+        for kind in sorted(kinds):
+            entries = [e for e in desired.get(kind, []) if e.owner in ok_owners]
+            st = store(kind)
+            if fp_key is None:
+                fp_key = resolve_key(st.load_fingerprint_key(), env)
+            for e in entries:
+                e.fingerprint = fingerprint(fp_key, kind, e.name, e.value)
+                e.commit = source.commit
+                e.repo = e.repo or (config.source.url or source.origin)
+            query = ListQuery(
+                owners=ok_owners,
+                names={e.name for e in entries},
+                prefixes=_prefixes(entries),
+                owner_prefixes={f"{config.name}/"} if full and prune else set(),
+            )
+            stored = st.list_entries(query)
+            plan = plan_store(
+                kind,
+                entries,
+                stored,
+                policy=config.sync,
+                prune=prune,
+                owners=ok_owners,
+                prune_owner_prefixes=query.owner_prefixes,
+                case_insensitive=st.rules.case_insensitive,
+                is_ancestor=source.is_ancestor,
+                allow_mass_delete=allow_mass_delete,
+                commit=source.commit,
+                protected_owners=failed_owners,
+            )
+            for err in plan.errors:
+                report.add_error(err, config=config.name, store=kind)
+            if drift and config.sync.drift != "ignore" and st.can_read_values:
+                _check_drift(st, plan.changes, plan, fp_key, config.sync.drift)
+            if apply:
+                from core.apply import apply_store_plan
+
+                apply_store_plan(st, plan, report, concurrency=config.sync.concurrency)
+            report.changes.extend(plan.changes)
+    finally:
+        for st in stores.values():
+            st.close()
+
+
+def _prefixes(entries: list[DesiredEntry]) -> set[str]:
+    out = set()
+    for e in entries:
+        cut = max(e.name.rfind("/"), e.name.rfind(":"))
+        out.add(e.name[: cut + 1] if cut > 0 else e.name)
+    return out
+
+
+def _make_keyring(config: SecretManagerConfig, store: Callable[[str], Store], env: dict[str, str]) -> object:
+    from core.sops import KeyRing
+
+    identities: list[str] = []
+    secret_name = (config.decryption or {}).get("ageKeySecret")
+    if secret_name:
+        try:
+            text = store(secret_store(config)).read_secret(secret_name)
+        except SyncError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise SyncError(
+                f"cannot read the age key secret ({type(exc).__name__})", field="spec.decryption.ageKeySecret"
+            ) from None
+        identities = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("AGE-SECRET-KEY-")]
+    return KeyRing(age_identities=identities, env=env)
+
+
+def looks_like_sops(data: bytes) -> bool:
+    return b"ENC[AES256_GCM," in data and b"sops" in data
+
+
+def _collect(
+    config: SecretManagerConfig,
+    svc: ServiceFiles,
+    source: SourceTree,
+    report: Report,
+    keyring: Callable[[], object],
+    env: dict[str, str],
+) -> list[RoutedItem]:
+    """Read, decrypt, parse and route every file of one service. Raises on the first bad file."""
+    items: list[RoutedItem] = []
+    for path in svc.files:
+        data = source.read(path)
+        if len(data) > MAX_FILE_BYTES:
+            raise ParseError(f"file is {len(data)} bytes; the limit is {MAX_FILE_BYTES}", path=path)
+        encrypted = False
+        if looks_like_sops(data):
+            from core import sops
+
+            fmt = sops.detect_format(path)
+            if sops.is_encrypted(data, fmt):
+                data = sops.decrypt(data, fmt, path=path, keyring=keyring())
+                encrypted = True
+        if is_secret_file(path) and not encrypted:
+            msg = f"{path}: secrets file is not SOPS-encrypted"
+            if config.secrets.require_encrypted:
+                raise SyncError(
+                    "secrets file is not SOPS-encrypted (spec.secrets.requireEncrypted)", path=path
+                )
+            report.warnings.append(msg)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise ParseError("file is not valid UTF-8", path=path, line=line) from None
+        items.extend(route(config, path, parse_file(path, text)))
+    return items
+
+
+def _name_and_check(
+    config: SecretManagerConfig, services: list[_Service], store: Callable[[str], Store], report: Report
+) -> dict[str, list[DesiredEntry]]:
+    """Name every routed item, let stores reshape, then check names, values and clashes."""
+    per_service: dict[str, dict[str, list[DesiredEntry]]] = {}
+    owner_of: dict[str, _Service] = {}
+    for svc in services:
+        if svc.failed:
+            continue
+        f = svc.files
+        owner_of[f.owner] = svc
+        by_store: dict[str, list[DesiredEntry]] = {}
+        try:
+            for item in svc.items:
+                rules = rules_for(item.store)
+                if item.value == "" and not rules.allow_empty_value:
+                    report.warnings.append(
+                        f"{item.source}: empty value not synced ({item.store} refuses empty values)"
+                    )
+                    continue
+                name = render_name(
+                    config, item.store, item.kind, f.service, f.prefix, f.environment, item.key
+                )
+                by_store.setdefault(item.store, []).append(
+                    DesiredEntry(
+                        store=item.store,
+                        name=name,
+                        value=item.value,
+                        kind=item.kind,  # type: ignore[arg-type]
+                        source=item.source,
+                        owner=f.owner,
+                        options={
+                            "service": f.service,
+                            "environment": f.environment,
+                            "key": item.key,
+                            "prefix": f.prefix,
+                        },
+                    )
+                )
+            for kind in list(by_store):
+                by_store[kind] = store(kind).prepare(by_store[kind], by_store)
+            for entries in by_store.values():
+                for e in entries:
+                    err = check_entry(e.store, e.name, e.value, e.source)
+                    if err:
+                        raise err
+        except SyncError as exc:
+            svc.failed = True
+            report.add_error(exc, config=config.name, service=f.service)
+            continue
+        per_service[f.owner] = by_store
+
+    named = [
+        (e.store, e.name, e.source)
+        for by_store in per_service.values()
+        for entries in by_store.values()
+        for e in entries
+    ]
+    source_owner = {
+        e.source + "@" + e.store: e.owner
+        for by_store in per_service.values()
+        for entries in by_store.values()
+        for e in entries
+    }
+    for a, b, err in find_clashes(named):
+        for src in (a, b):
+            for key, owner in source_owner.items():
+                if key.startswith(src + "@") and owner in per_service:
+                    owner_of[owner].failed = True
+                    per_service.pop(owner)
+        report.add_error(err, config=config.name)
+
+    out: dict[str, list[DesiredEntry]] = {}
+    for by_store in per_service.values():
+        for kind, entries in by_store.items():
+            out.setdefault(kind, []).extend(entries)
+    return out
+
+
+def _check_drift(store: Store, changes: list[Change], plan, fp_key: bytes, mode: str) -> None:  # type: ignore[no-untyped-def]
+    unchanged = [c for c in changes if c.action == "unchanged" and c.name in plan.current]
+    if not unchanged:
+        return
+    values = store.read_values([plan.current[c.name] for c in unchanged])
+    for c in unchanged:
+        if c.name not in values:
+            continue
+        actual = fingerprint(fp_key, store.kind, c.name, values[c.name])
+        if actual != plan.desired[c.name].fingerprint:
+            if mode == "correct":
+                c.action, c.reason = "update", "drift: changed outside Git, restoring"
+            else:
+                c.action, c.reason = "drift", "changed outside Git (sync.drift=report)"
