@@ -85,9 +85,7 @@ def is_zero_sha(sha: str | None) -> bool:
 class GitCommitSource(SourceTree):
     """One commit of a remote repository, read from its tree objects (no checkout)."""
 
-    def __init__(
-        self, fetcher: _Fetcher, commit: str, *, ref: str | None, tip: str | None
-    ):
+    def __init__(self, fetcher: _Fetcher, commit: str, *, ref: str | None, tip: str | None):
         self._f = fetcher
         self.commit = commit
         self.origin = fetcher.url
@@ -136,11 +134,7 @@ class GitCommitSource(SourceTree):
             d = stack.pop()
             out.append(d)
             tree = self._tree(d)
-            subdirs = sorted(
-                n
-                for n, mode, _ in self._entries(tree)
-                if stat.S_ISDIR(mode) and n != ".git"
-            )
+            subdirs = sorted(n for n, mode, _ in self._entries(tree) if stat.S_ISDIR(mode) and n != ".git")
             stack.extend(f"{d}/{n}" if d else n for n in reversed(subdirs))
         return out
 
@@ -160,18 +154,14 @@ class GitCommitSource(SourceTree):
         except KeyError:
             mode = sha = None
         if mode is None or not stat.S_ISREG(mode):
-            raise SourceError(
-                f"cannot read {path}: no such file in commit {self.commit}", path=path
-            )
+            raise SourceError(f"cannot read {path}: no such file in commit {self.commit}", path=path)
         return self._f.repo.object_store[sha].data
 
     def is_dir(self, path: str) -> bool:
         return self._tree(path) is not None
 
     # -- history ------------------------------------------------------------------------
-    def changed_paths(
-        self, before: str | None, after: str | None = None
-    ) -> set[str] | None:
+    def changed_paths(self, before: str | None, after: str | None = None) -> set[str] | None:
         """Paths that differ between two commits (tree diff); None means "everything".
 
         None when `before` is missing or all zeros (a new branch) or no longer on the server.
@@ -238,11 +228,7 @@ class _Fetcher:
         cache_dir: str | None,
     ):
         parts = urlsplit(url) if "://" in url else None
-        if (
-            parts is not None
-            and parts.scheme in ("http", "https")
-            and "@" in parts.netloc
-        ):
+        if parts is not None and parts.scheme in ("http", "https") and "@" in parts.netloc:
             # Credentials embedded in the URL are taken out of it and used like `token`.
             userinfo, host = parts.netloc.rsplit("@", 1)
             user, _, password = userinfo.partition(":")
@@ -252,9 +238,7 @@ class _Fetcher:
                 username, token = username or unquote(user), token or unquote(password)
             else:
                 token = token or unquote(user)
-            url = urlunsplit(
-                (parts.scheme, host, parts.path, parts.query, parts.fragment)
-            )
+            url = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
         self.url = redact_url(url)
         self._secret = token
         self.stats = {"fetches": 0, "objects": 0}
@@ -266,14 +250,10 @@ class _Fetcher:
         try:
             self.client, self.path = get_transport_and_path(url, **kwargs)
         except Exception as exc:  # noqa: BLE001 - any parse failure is a bad URL
-            raise SourceError(
-                f"unsupported repository URL {self.url}: {type(exc).__name__}"
-            )
+            raise SourceError(f"unsupported repository URL {self.url}: {type(exc).__name__}") from None
         self.cache_path: str | None = None
         self.repo = self._open_repo(cache_dir)
-        self._history: Any = (
-            None  # commits-only MemoryRepo for ancestry, made on demand
-        )
+        self._history: Any = None  # commits-only MemoryRepo for ancestry, made on demand
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -325,9 +305,7 @@ class _Fetcher:
         prefix = b"refs/heads/_fetched/"
         for sha in shas:
             refs[prefix + sha.encode()] = sha.encode()
-        self._order = [s for s in getattr(self, "_order", []) if s not in shas] + list(
-            shas
-        )
+        self._order = [s for s in getattr(self, "_order", []) if s not in shas] + list(shas)
         names = [r for r in refs.allkeys() if r.startswith(prefix)]
         if len(names) > CACHE_KEEP_REFS:
             recent = {prefix + s.encode() for s in self._order[-CACHE_KEEP_REFS:]}
@@ -349,14 +327,8 @@ class _Fetcher:
         elif isinstance(exc, ConnectionError | TimeoutError | OSError) and not text:
             reason = type(exc).__name__
         elif isinstance(exc, HangupException):
-            reason = (
-                f"the server closed the connection ({what} not found or not allowed)"
-            )
-        elif (
-            "not our ref" in text
-            or "invalid object" in text
-            or "not found" in text.lower()
-        ):
+            reason = f"the server closed the connection ({what} not found or not allowed)"
+        elif "not our ref" in text or "invalid object" in text or "not found" in text.lower():
             reason = f"{what} not found on the server"
         else:
             reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -419,13 +391,9 @@ class _Fetcher:
             if sha is None and _SHORT_SHA.match(low):
                 sha = self._expand_short(low)
                 if sha and not self._has_commit(sha):
-                    self._fetch(
-                        self.repo, lambda refs, depth=None: [sha.encode()], ref, depth=1
-                    )
+                    self._fetch(self.repo, lambda refs, depth=None: [sha.encode()], ref, depth=1)
             if sha is None:
-                raise SourceError(
-                    f"cannot fetch {self.url}: no branch, tag or commit named {ref}"
-                )
+                raise SourceError(f"cannot fetch {self.url}: no branch, tag or commit named {ref}")
             sha = self._peel(sha)
             if not self._has_commit(sha):
                 raise SourceError(f"cannot fetch {self.url}: {ref} is not a commit")
@@ -444,9 +412,7 @@ class _Fetcher:
         hist = self._history_repo()
         self._fetch(
             hist,
-            lambda refs, depth=None: sorted(
-                {v for k, v in refs.items() if k.startswith(b"refs/")}
-            ),
+            lambda refs, depth=None: sorted({v for k, v in refs.items() if k.startswith(b"refs/")}),
             f"history for {prefix}",
             filter_spec=b"tree:0",
             protocol_version=2,
@@ -458,9 +424,7 @@ class _Fetcher:
             if sha.decode().startswith(prefix) and store[sha].type_name == b"commit"
         }
         if len(matches) > 1:
-            raise SourceError(
-                f"cannot fetch {self.url}: commit id {prefix} is ambiguous"
-            )
+            raise SourceError(f"cannot fetch {self.url}: commit id {prefix} is ambiguous")
         return matches.pop() if matches else None
 
     def ensure(self, shas: list[str]) -> None:

@@ -120,9 +120,7 @@ class PushEvent:
             "forced": self.forced,
             "created": self.created,
             "truncated": self.truncated,
-            "changed_paths": None
-            if self.changed_paths is None
-            else len(self.changed_paths),
+            "changed_paths": None if self.changed_paths is None else len(self.changed_paths),
         }
 
 
@@ -166,15 +164,11 @@ def _check_prefixed(value: str, secret: bytes, body: bytes) -> bool:
     algo, sep, digest = value.partition("=")
     if not sep or algo.strip().lower() != "sha256":
         return False
-    return hmac.compare_digest(
-        digest.strip().lower().encode(), _hmac_hex(secret, body).encode()
-    )
+    return hmac.compare_digest(digest.strip().lower().encode(), _hmac_hex(secret, body).encode())
 
 
 def _check_plain_hex(value: str, secret: bytes, body: bytes) -> bool:
-    return hmac.compare_digest(
-        value.strip().lower().encode(), _hmac_hex(secret, body).encode()
-    )
+    return hmac.compare_digest(value.strip().lower().encode(), _hmac_hex(secret, body).encode())
 
 
 def _verify(provider: str, h: _Headers, body: bytes, secret: bytes) -> Rejected | None:
@@ -203,9 +197,7 @@ def _verify(provider: str, h: _Headers, body: bytes, secret: bytes) -> Rejected 
             ("X-Signature-256", _check_prefixed),
             ("X-Hub-Signature-256", _check_prefixed),
         ]
-    present = [
-        (name, fn, h.get(name)) for name, fn in checks if h.get(name) is not None
-    ]
+    present = [(name, fn, h.get(name)) for name, fn in checks if h.get(name) is not None]
     if not present:
         return Rejected(401, f"missing signature header {checks[0][0]}", provider)
     # Every signature header that is present must match (no downgrade by adding a bad one).
@@ -230,9 +222,7 @@ def verify_and_parse(
     into `PushEvent`s (with `tag` set) instead of ignoring them."""
     h = _Headers(headers)
     if provider is not None and provider not in PROVIDERS:
-        raise ValueError(
-            f"unknown webhook provider {provider!r}; expected one of {PROVIDERS}"
-        )
+        raise ValueError(f"unknown webhook provider {provider!r}; expected one of {PROVIDERS}")
     prov = provider or detect_provider(headers)
     if isinstance(secret, str):
         secret = secret.encode()
@@ -245,9 +235,7 @@ def verify_and_parse(
         return Rejected(413, f"request body larger than {max_body} bytes", prov)
     declared = h.get("Content-Length")
     if declared is not None and declared.isdigit() and int(declared) != len(body):
-        return Rejected(
-            400, "request body is truncated (Content-Length mismatch)", prov
-        )
+        return Rejected(400, "request body is truncated (Content-Length mismatch)", prov)
     rejected = _verify(prov, h, body, secret)
     if rejected is not None:
         return rejected
@@ -262,10 +250,7 @@ def verify_and_parse(
 
 
 def _decode(body: bytes, content_type: str) -> dict[str, Any]:
-    if (
-        content_type.split(";")[0].strip().lower()
-        == "application/x-www-form-urlencoded"
-    ):
+    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
         form = parse_qs(body.decode("utf-8", "strict"), strict_parsing=False)
         if "payload" not in form:
             raise ValueError("form body without a payload field")
@@ -273,11 +258,9 @@ def _decode(body: bytes, content_type: str) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(
-            f"not JSON ({type(exc).__name__} at byte {getattr(exc, 'pos', 0)})"
-        )
+        raise ValueError(f"not JSON ({type(exc).__name__} at byte {getattr(exc, 'pos', 0)})") from None
     if not isinstance(data, dict):
-        raise ValueError("JSON body is not an object")  # noqa: TRY004 - caught as bad input
+        raise ValueError("JSON body is not an object")
     return data
 
 
@@ -315,12 +298,8 @@ def _paths_from_commits(commits: Any) -> tuple[set[str] | None, bool]:
         for paths in lists:
             if paths is None:
                 continue
-            if not isinstance(paths, list) or not all(
-                isinstance(p, str) for p in paths
-            ):
-                raise WebhookError(
-                    "commit file lists are not lists of paths", status=400
-                )
+            if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+                raise WebhookError("commit file lists are not lists of paths", status=400)
             capped |= len(paths) >= FILES_CAP
             out.update(p.lstrip("/") for p in paths)
     return out, capped
@@ -356,13 +335,9 @@ def _split_ref(ref: str) -> tuple[str | None, str | None]:
 
 
 # --- GitHub and Gitea/Forgejo (same payload shape) ------------------------------------
-def _parse_github_like(
-    h: _Headers, p: dict[str, Any], tags: bool, prov: str
-) -> WebhookOutcome:
+def _parse_github_like(h: _Headers, p: dict[str, Any], tags: bool, prov: str) -> WebhookOutcome:
     if prov == "gitea":
-        event = h.get(
-            "X-Gitea-Event", "X-Forgejo-Event", "X-Gogs-Event", "X-GitHub-Event"
-        )
+        event = h.get("X-Gitea-Event", "X-Forgejo-Event", "X-Gogs-Event", "X-GitHub-Event")
         delivery = h.get("X-Gitea-Delivery", "X-Forgejo-Delivery", "X-Gogs-Delivery",
                          "X-GitHub-Delivery")  # fmt: skip
     else:
@@ -395,9 +370,7 @@ def _parse_github_like(
     deleted = bool(p.get("deleted")) or after == ZERO_SHA
     forced = p.get("forced") if isinstance(p.get("forced"), bool) else None
     if before != after and n == 0:
-        paths = (
-            None  # a moved ref with no listed commits (e.g. reset to an older commit)
-        )
+        paths = None  # a moved ref with no listed commits (e.g. reset to an older commit)
     branch, tag = _split_ref(ref)
     default_branch = _str(repo.get("default_branch")) or _str(repo.get("master_branch"))
     ev = PushEvent(prov, urls, ref, branch, before, after, paths, truncated, delivery,
@@ -459,11 +432,7 @@ def _parse_bitbucket(h: _Headers, p: dict[str, Any], tags: bool) -> WebhookOutco
     if not isinstance(repo, dict) or not isinstance(push, dict):
         raise WebhookError("repository or push is missing", status=400)
     links = repo.get("links") if isinstance(repo.get("links"), dict) else {}
-    html = (
-        links.get("html", {}).get("href")
-        if isinstance(links.get("html"), dict)
-        else None
-    )
+    html = links.get("html", {}).get("href") if isinstance(links.get("html"), dict) else None
     full_name = _str(repo.get("full_name"))
     urls = _urls(html, f"https://bitbucket.org/{full_name}.git" if full_name else None)
     if not urls:
@@ -586,9 +555,7 @@ def _clean_path(path: str, *, local: bool = False) -> str:
 
 
 def _source_of(cfg: Any) -> Any:
-    return getattr(cfg, "source", None) or getattr(
-        getattr(cfg, "spec", None), "source_ref", None
-    )
+    return getattr(cfg, "source", None) or getattr(getattr(cfg, "spec", None), "source_ref", None)
 
 
 def configs_for_push(configs: Sequence[Any], event: PushEvent) -> list[Any]:

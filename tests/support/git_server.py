@@ -102,13 +102,9 @@ def _git(*args: str, cwd: Path | None = None, input: bytes | None = None) -> str
         "GIT_COMMITTER_NAME": "Test",
         "GIT_COMMITTER_EMAIL": "t@example.com",
     }
-    out = subprocess.run(
-        [GIT, *args], cwd=cwd, input=input, capture_output=True, env=env, check=False
-    )
+    out = subprocess.run([GIT, *args], cwd=cwd, input=input, capture_output=True, env=env, check=False)
     if out.returncode != 0:
-        raise RuntimeError(
-            f"git {args[0]} failed: {out.stderr.decode(errors='replace')}"
-        )
+        raise RuntimeError(f"git {args[0]} failed: {out.stderr.decode(errors='replace')}")
     return out.stdout.decode().strip()
 
 
@@ -177,9 +173,7 @@ class _HttpBackend(BaseHTTPRequestHandler):
             env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
         if self.headers.get("Content-Encoding"):
             env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
-        proc = subprocess.run(
-            [GIT, "http-backend"], input=body, env=env, capture_output=True, check=False
-        )
+        proc = subprocess.run([GIT, "http-backend"], input=body, env=env, capture_output=True, check=False)
         head, _, payload = proc.stdout.partition(b"\r\n\r\n")
         if not _:
             head, _, payload = proc.stdout.partition(b"\n\n")
@@ -372,11 +366,7 @@ class GitServer:
         if isinstance(repo, GitRepo):
             return repo.path
         p = Path(repo)
-        return (
-            p
-            if p.is_absolute()
-            else self.base / (str(repo).removesuffix(".git") + ".git")
-        )
+        return p if p.is_absolute() else self.base / (str(repo).removesuffix(".git") + ".git")
 
 
 @pytest.fixture(scope="session")
