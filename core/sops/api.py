@@ -1,0 +1,119 @@
+"""The decrypt pipeline: load -> metadata -> data key -> walk + MAC -> emit."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from core.sops.cipher import CipherError, decrypt_value
+from core.sops.errors import (
+    FormatError,
+    MacMismatchError,
+    MetadataError,
+    NotEncryptedError,
+    SopsError,
+    ValueDecryptError,
+)
+from core.sops.keyring import KeyRing
+from core.sops.metadata import Metadata, metadata_from_dict
+from core.sops.stores import binary, dotenv, ini, json_store, yaml_store
+from core.sops.tree import Branch, WalkError, decrypt_tree
+
+_LOADERS = {
+    "dotenv": dotenv.load,
+    "yaml": yaml_store.load,
+    "json": json_store.load,
+    "ini": ini.load,
+    "binary": binary.load,
+}
+_EMITTERS = {
+    "dotenv": dotenv.emit,
+    "yaml": yaml_store.emit,
+    "json": json_store.emit,
+    "ini": ini.emit,
+    "binary": binary.emit,
+}
+_EXT = {".env": "dotenv", ".yaml": "yaml", ".yml": "yaml", ".json": "json", ".ini": "ini"}
+
+
+def detect_format(path: str) -> str:
+    """sops' rule from the file extension (formats.FormatForPath)."""
+    return _EXT.get(os.path.splitext(path)[1], "binary")
+
+
+def is_encrypted(data: bytes, fmt: str) -> bool:
+    """Cheap check: does the file carry sops metadata with a MAC?"""
+    if fmt == "dotenv":
+        return dotenv.has_metadata(data)
+    if fmt == "ini":
+        return b"[sops]" in data and (b"\nmac " in data or b"\nmac=" in data)
+    if b"sops" not in data or b"mac" not in data:
+        return False
+    if fmt == "yaml":
+        return yaml_store.has_metadata(data) and b"mac:" in data
+    # json and binary
+    try:
+        _, md = json_store.load(data)
+    except SopsError:
+        return False
+    return isinstance(md, dict) and "mac" in md
+
+
+def _load(data: bytes, fmt: str, path: str) -> tuple[list[Branch], Metadata]:
+    loader = _LOADERS.get(fmt)
+    if loader is None:
+        raise FormatError(f"unknown format {fmt!r}", path=path)
+    try:
+        branches, md_dict = loader(data)
+    except SopsError as exc:
+        exc.path = exc.path or path
+        raise type(exc)(exc.message, path=path, line=exc.line, field=exc.field) from None
+    if md_dict is None:
+        raise NotEncryptedError("sops metadata not found", path=path)
+    try:
+        md = metadata_from_dict(md_dict)
+    except MetadataError as exc:
+        raise MetadataError(exc.message, path=path, field="sops") from None
+    return branches, md
+
+
+def decrypt_tree_of(data: bytes, fmt: str, *, path: str, keyring: KeyRing) -> list[Branch]:
+    """Decrypt and MAC-check a file; return its tree (one Branch per YAML document)."""
+    branches, md = _load(data, fmt, path)
+    key = keyring.data_key(md, path=path)
+    try:
+        computed = decrypt_tree(branches, md.rules, key)
+    except WalkError as exc:
+        field = ".".join(exc.where) or None
+        if exc.kind == "value":
+            raise ValueDecryptError(f"Error decrypting tree: {exc}", path=path, field=field) from None
+        raise SopsError(f"Error decrypting tree: {exc}", path=path, field=field) from None
+    try:
+        stored: Any = decrypt_value(md.mac, key, md.last_modified.rfc3339())
+    except CipherError:
+        raise MacMismatchError("Cannot decrypt MAC", path=path, field="sops.mac") from None
+    if stored != computed:
+        raise MacMismatchError(
+            "MAC mismatch: the file was modified or is corrupt", path=path, field="sops.mac"
+        )
+    return branches
+
+
+def decrypt(
+    data: bytes,
+    fmt: str,
+    *,
+    path: str,
+    keyring: KeyRing,
+    output_type: str | None = None,
+) -> bytes:
+    """Return exactly what `sops -d [--output-type T]` prints for this file."""
+    branches = decrypt_tree_of(data, fmt, path=path, keyring=keyring)
+    out_fmt = output_type or fmt
+    emitter = _EMITTERS.get(out_fmt)
+    if emitter is None:
+        raise FormatError(f"unknown output type {out_fmt!r}", path=path)
+    try:
+        return emitter(branches)
+    except FormatError as exc:
+        raise FormatError(exc.message, path=path) from None
