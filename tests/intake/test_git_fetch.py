@@ -1,0 +1,199 @@
+"""dulwich fetch of one commit from real servers: git daemon (git://), git http-backend with
+token auth (http://) and plain file URLs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from core.errors import SourceError
+from core.git_fetch import fetch_commit, redact_url, token_username
+
+FILES = {
+    "README.md": "# config repo\n",
+    "svc/a/deployment-configuration/profiles/dev/application.properties": "a=1\n",
+    "svc/b/deployment-configuration/profiles/dev/application.properties": "b=1\n",
+    "svc/b/deployment-configuration/profiles/prod/application.properties": "b=2\n",
+}
+
+
+@pytest.fixture
+def repo(make_repo):
+    return make_repo(FILES)
+
+
+def _urls(git_server, repo):
+    return {
+        "git": (repo.url, None),
+        "http": (git_server.http_url(repo), git_server.token),
+        "file": (repo.file_url, None),
+    }
+
+
+@pytest.mark.parametrize("scheme", ["git", "http", "file"])
+def test_fetch_branch_and_read_tree(git_server, repo, scheme):
+    url, token = _urls(git_server, repo)[scheme]
+    with fetch_commit(url, "main", token=token) as src:
+        assert src.commit == repo.sha and src.ref == "refs/heads/main"
+        assert src.walk_dirs("svc/b") == [
+            "svc/b",
+            "svc/b/deployment-configuration",
+            "svc/b/deployment-configuration/profiles",
+            "svc/b/deployment-configuration/profiles/dev",
+            "svc/b/deployment-configuration/profiles/prod",
+        ]
+        assert src.list_files("") == ["README.md"]
+        assert src.read("svc/a/deployment-configuration/profiles/dev/application.properties") == b"a=1\n"
+        assert src.is_dir("svc/a") and not src.is_dir("svc/zzz") and not src.is_dir("README.md")
+        with pytest.raises(SourceError) as err:
+            src.read("svc/a/missing.env")
+        assert err.value.path == "svc/a/missing.env"
+        assert src.walk_dirs("nope") == [] and src.list_files("nope") == []
+
+
+@pytest.mark.parametrize("scheme", ["git", "http"])
+def test_fetch_old_commit_by_full_and_short_sha(git_server, repo, commit_files, scheme):
+    second = commit_files(repo, {"README.md": "v2\n"})
+    commit_files(repo, {"README.md": "v3\n"})
+    url, token = _urls(git_server, repo)[scheme]
+    for ref in (repo.sha, repo.sha[:10], "refs/heads/main"):
+        src = fetch_commit(url, ref, token=token)
+        expected = git_server.rev_parse(repo, "main") if ref.startswith("refs/") else repo.sha
+        assert src.commit == expected
+    assert fetch_commit(url, second, token=token).read("README.md") == b"v2\n"
+
+
+def test_fetch_tag(git_server, repo, commit_files):
+    commit_files(repo, {"README.md": "later\n"})
+    git_server.tag(repo, "v1", repo.sha)
+    src = fetch_commit(repo.url, "v1")
+    assert src.commit == repo.sha and src.ref == "refs/tags/v1"
+
+
+def test_http_token_accepted_and_refused(git_server, repo):
+    url = git_server.http_url(repo)
+    assert fetch_commit(url, "main", token=git_server.token).commit == repo.sha
+    for token in (None, "wrong-token-123456"):
+        with pytest.raises(SourceError) as err:
+            fetch_commit(url, "main", token=token)
+        assert "401" in str(err.value) and url in str(err.value)
+        if token:
+            assert token not in str(err.value)
+    assert git_server.requests[-1][2] is False
+
+
+def test_token_in_url_is_used_and_never_shown(git_server, repo):
+    url = git_server.http_url(repo)
+    with_creds = url.replace("http://", f"http://x-access-token:{git_server.token}@")
+    src = fetch_commit(with_creds, "main")
+    assert src.commit == repo.sha and git_server.token not in src.origin
+    bad = url.replace("http://", "http://x-access-token:bad-secret-value@")
+    with pytest.raises(SourceError) as err:
+        fetch_commit(bad, "main")
+    assert "bad-secret-value" not in str(err.value)
+
+
+def test_unknown_ref_and_commit(git_server, repo):
+    with pytest.raises(SourceError, match="no branch, tag or commit named nope"):
+        fetch_commit(repo.url, "nope")
+    with pytest.raises(SourceError) as err:
+        fetch_commit(repo.url, "f" * 40)
+    assert repo.url in str(err.value)
+    with pytest.raises(SourceError):
+        fetch_commit("git://127.0.0.1:1/none.git", "main")  # nothing listens on port 1
+
+
+def test_force_push_and_deleted_branch(git_server, repo, commit_files):
+    c2 = commit_files(repo, {"README.md": "2\n"})
+    c3 = commit_files(repo, {"README.md": "3\n"})
+    # Force-push: main moves to a new commit on top of the first one; c2, c3 are orphaned.
+    c3b = commit_files(repo, {"README.md": "3b\n"}, parent=repo.sha)
+    src = fetch_commit(repo.url, "main")
+    assert src.commit == c3b and src.read("README.md") == b"3b\n"
+    # The orphaned commit is still served by id (allowAnySHA1InWant) until gc.
+    assert fetch_commit(repo.url, c3).read("README.md") == b"3\n"
+    assert src.is_ancestor(repo.sha, c3b) is True
+    assert src.is_ancestor(c2, c3b) is False and src.is_ancestor(c3, c3b) is False
+    assert src.is_ancestor(c3b, c3) is False
+    assert src.changed_paths(c3, c3b) == {"README.md"}
+    # Deleted branch: the name is gone, the commit id still resolves.
+    commit_files(repo, {"f": "x"}, branch="feature")
+    feature = git_server.rev_parse(repo, "feature")
+    git_server.delete_branch(repo, "feature")
+    with pytest.raises(SourceError, match="no branch"):
+        fetch_commit(repo.url, "feature")
+    assert fetch_commit(repo.url, feature).commit == feature
+
+
+def test_changed_paths_tree_diff(repo, commit_files):
+    c2 = commit_files(repo, {"svc/a/deployment-configuration/profiles/dev/application.properties": "a=2\n"},
+                      delete=["README.md"])  # fmt: skip
+    c3 = commit_files(repo, {"svc/c/new.env": "x"})
+    src = fetch_commit(repo.url, c3)
+    assert src.changed_paths(c2, c3) == {"svc/c/new.env"}
+    assert src.changed_paths(repo.sha, c3) == {
+        "README.md",
+        "svc/a/deployment-configuration/profiles/dev/application.properties",
+        "svc/c/new.env",
+    }
+    assert src.changed_paths(c3, c3) == set()
+    assert src.changed_paths("0" * 40, c3) is None  # new branch: everything
+    assert src.changed_paths("e" * 40, c3) is None  # before unknown to the server
+
+
+def test_is_ancestor_deepens_only_as_needed(repo, commit_files):
+    shas = [repo.sha] + [commit_files(repo, {"README.md": f"{i}\n"}) for i in range(60)]
+    commit_files(repo, {"b": "1"}, branch="side", parent=shas[10])
+    src = fetch_commit(repo.url, "main")
+    fetches = src.stats["fetches"]
+    # Parent of the fetched commit: answered from what a push fetch already has + 1 round.
+    assert src.is_ancestor(shas[-2], shas[-1]) is True
+    assert src.is_ancestor(shas[-1], shas[-2]) is False
+    assert src.is_ancestor(shas[0], shas[-1]) is True  # 60 commits deep: needs deepening
+    assert src.is_ancestor(shas[-1], shas[0]) is False
+    assert src.is_ancestor(shas[5], shas[5]) is True
+    assert src.is_ancestor("short", shas[0]) is None
+    assert src.stats["fetches"] > fetches  # history was fetched on demand
+
+
+def test_thousands_of_files(make_repo, tmp_path):
+    files = {f"services/s{i // 10:03d}/deployment-configuration/profiles/dev/f{i % 10}.env": f"K={i}\n"
+             for i in range(3000)}  # fmt: skip
+    repo = make_repo(files)
+    before = set(os.listdir(tmp_path))
+    src = fetch_commit(repo.url, "main")
+    dirs = src.walk_dirs()
+    assert len([d for d in dirs if d.endswith("/dev")]) == 300
+    assert src.read("services/s123/deployment-configuration/profiles/dev/f7.env") == b"K=1237\n"
+    assert set(os.listdir(tmp_path)) == before  # nothing written: no checkout
+
+
+def test_warm_cache_fetches_only_new_objects(repo, commit_files, tmp_path):
+    cache = str(tmp_path / "cache")
+    first = fetch_commit(repo.url, "main", cache_dir=cache)
+    n_first = first.stats["objects"]
+    first.close()
+    again = fetch_commit(repo.url, "main", cache_dir=cache)
+    assert again.stats["objects"] == 0 and again.commit == repo.sha
+    again.close()
+    c2 = commit_files(repo, {"svc/a/deployment-configuration/profiles/dev/application.properties": "a=9\n"})
+    warm = fetch_commit(repo.url, "main", cache_dir=cache)
+    # commit + 6 trees on the path (root .. dev) + 1 blob: only what changed
+    assert warm.commit == c2 and warm.stats["objects"] == 8 < n_first
+    assert warm.read("svc/a/deployment-configuration/profiles/dev/application.properties") == b"a=9\n"
+    warm.close()
+    by_sha = fetch_commit(repo.url, c2, cache_dir=cache)
+    assert by_sha.stats["fetches"] == 0  # a known commit id needs no network at all
+    by_sha.close()
+    cached = os.listdir(cache)
+    assert len(cached) == 1 and cached[0].startswith("git-")
+    assert not os.path.exists(os.path.join(cache, cached[0], "svc"))  # bare: no work tree
+
+
+def test_helpers():
+    assert redact_url("https://u:p@host/x.git") == "https://host/x.git"
+    assert token_username("https://github.com/a/b") == "x-access-token"
+    assert token_username("https://gitlab.example.com/a/b") == "oauth2"
+    assert token_username("https://bitbucket.org/a/b") == "x-token-auth"
+    assert token_username("https://gitea.example.com/a/b") == "git"
