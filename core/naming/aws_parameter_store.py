@@ -2,8 +2,10 @@
 
 Default: ``{path}/{key}{suffix}`` where `path` is `configs.parameterPath` or
 ``/{prefix}/{environment}`` (the seed's ``/service/environment/key``). Names allow
-``a-zA-Z0-9_.-/``, at most 1011 characters and 15 levels, and may not begin with ``aws`` or
-``ssm`` (any case). Values are at most 4 KB (Standard tier) or 8 KB (Advanced tier) and
+``a-zA-Z0-9_.-/``, at most 15 levels, and may not begin with ``aws`` or ``ssm`` (any case).
+AWS counts the 1011-character limit over the whole ARN
+(``arn:aws:ssm:us-east-1:123456789012:parameter/name``), so the name itself may use what the
+longest ARN prefix leaves: 1011 - 56 = 955 characters. Values are at most 4 KB (Standard tier) or 8 KB (Advanced tier) and
 cannot be empty.
 """
 
@@ -14,6 +16,8 @@ from core.naming.base import NamingRules
 MAX_DEPTH = 15
 STANDARD_TIER_BYTES = 4096
 ADVANCED_TIER_BYTES = 8192
+#: 1011 for the full ARN minus the longest ARN prefix (arn:aws-us-gov:ssm:us-gov-west-1:...).
+MAX_NAME = 1011 - len("arn:aws-us-gov:ssm:us-gov-west-1:123456789012:parameter/")
 
 
 def _ssm_check(name: str) -> str | None:
@@ -39,7 +43,7 @@ RULES = _SsmRules(
     store="aws-parameter-store",
     default_template="{path}/{key}{suffix}",
     allowed=r"a-zA-Z0-9_./-",
-    max_length=1011,
+    max_length=MAX_NAME,
     max_value_bytes=ADVANCED_TIER_BYTES,
     allow_empty_value=False,
     extra_check=_ssm_check,

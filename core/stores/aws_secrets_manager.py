@@ -1,0 +1,292 @@
+"""AWS Secrets Manager: one secret per key, ownership/provenance/fingerprint in tags.
+
+Listing (`list_entries`) uses ListSecrets only, 100 secrets a page, with
+``IncludePlannedDeletion`` so a secret scheduled for deletion is seen and restored:
+
+1. managed entries of the owners: filters ``tag-key=smf-owner`` + ``tag-value=<owners>``
+   (AWS allows 10 values a filter and matches prefixes, so many owners are covered by their
+   common prefix; the exact owner is checked here);
+2. only for wanted names that step 1 did not return (new keys, hand-made secrets): a
+   ``name`` filter by the per-service prefixes, exact names checked here.
+
+A no-op resync therefore costs the pages of step 1 and nothing else. Values are read only
+for drift detection (`read_values`: BatchGetSecretValue, 20 secrets a call).
+
+Writes: CreateSecret (tags, KMS key, description, replica regions from
+``provider.aws.secretsManager``); PutSecretValue only when the value's fingerprint changed
+(plan calls put for metadata-only reasons too: restore, adoption); RestoreSecret for a
+secret scheduled for deletion; TagResource last, so the fingerprint tag never runs ahead of
+the value. Delete schedules deletion with ``recoveryWindowInDays`` (AWS default 30 when
+unset) or ``forceDeleteWithoutRecovery``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from core.model import META_COMMIT, META_FINGERPRINT, META_OWNER, META_SOURCE
+from core.stores import _aws
+from core.stores.base import ConflictError, Store
+
+if TYPE_CHECKING:
+    from core.config import SecretManagerConfig
+    from core.model import DesiredEntry, ListQuery, StoredEntry
+
+KIND = "aws-secrets-manager"
+DEFAULT_DESCRIPTION = "Managed by secret-manager-functions (GitOps): do not edit by hand"
+PAGE = 100  # ListSecrets MaxResults upper bound
+FILTER_VALUES = 10  # values per ListSecrets filter
+BATCH_GET = 20  # BatchGetSecretValue SecretIdList upper bound
+
+
+@dataclass
+class SecretHandle:
+    arn: str
+    description: str | None = None
+    kms_key_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class SecretsManagerStore(Store):
+    kind: ClassVar[str] = KIND
+    #: Secrets Manager allows ~50 writes/s per API; adaptive retries absorb the rest.
+    max_concurrency: ClassVar[int] = int(os.environ.get("SMF_AWS_SM_CONCURRENCY", "8"))
+    can_read_values: ClassVar[bool] = True
+
+    def __init__(self, client: Any, options: dict[str, Any] | None = None) -> None:
+        self.client = client
+        opts = options or {}
+        sm = opts.get("secretsManager") or {}
+        self.kms_key_id: str | None = sm.get("kmsKeyId")
+        self.description: str = sm.get("description") or DEFAULT_DESCRIPTION
+        self.replica_regions: list[str] = list(sm.get("replicaRegions") or [])
+        self.recovery_window: int | None = sm.get("recoveryWindowInDays")
+        self.force_delete: bool = bool(sm.get("forceDeleteWithoutRecovery"))
+        self.extra_tags: dict[str, str] = dict(sm.get("tags") or {})
+
+    @classmethod
+    def from_config(cls, config: SecretManagerConfig) -> SecretsManagerStore:
+        opts = _aws.aws_options(config)
+        pool = max(cls.max_concurrency, config.sync.concurrency or 0) + 2
+        return cls(_aws.client("secretsmanager", opts, pool=pool), opts)
+
+    # -- listing ------------------------------------------------------------------------
+    def list_entries(self, query: ListQuery) -> list[StoredEntry]:
+        found: dict[str, StoredEntry] = {}
+        owner_prefixes = tuple(query.owner_prefixes)
+
+        def wanted(owner: str | None) -> bool:
+            return owner is not None and (owner in query.owners or owner.startswith(owner_prefixes))
+
+        values = {_aws.encode_tag_value(o) for o in query.owners}
+        values |= {p for p in owner_prefixes if _aws.encode_tag_value(p) == p}
+        for batch in _owner_filter_values(sorted(values)):
+            filters = [{"Key": "tag-key", "Values": [META_OWNER]}, {"Key": "tag-value", "Values": batch}]
+            for item in self._list(filters):
+                entry = _stored(item)
+                if entry.managed and wanted(entry.owner):
+                    found[entry.name] = entry
+        missing = set(query.names) - set(found)
+        if missing:
+            for batch in _name_filter_values(missing, query.prefixes):
+                for item in self._list([{"Key": "name", "Values": batch}]):
+                    if item["Name"] in missing:
+                        found[item["Name"]] = _stored(item)
+        return list(found.values())
+
+    def read_secret(self, name: str) -> str:
+        """One secret's current value (the age key named by spec.decryption.ageKeySecret)."""
+        resp = self._call("GetSecretValue", name, self.client.get_secret_value, SecretId=name)
+        return resp.get("SecretString") or ""
+
+    def load_fingerprint_key(self) -> bytes | None:
+        return _aws.fingerprint_key_from_secret(self.client)
+
+    def _list(self, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"Filters": filters, "MaxResults": PAGE, "IncludePlannedDeletion": True}
+        while True:
+            try:
+                page = self.client.list_secrets(**kwargs)
+            except Exception as exc:  # noqa: BLE001 - mapped to StoreError
+                raise _aws.store_error(exc, store=KIND, op="ListSecrets") from None
+            out.extend(page.get("SecretList") or [])
+            token = page.get("NextToken")
+            if not token:
+                return out
+            kwargs["NextToken"] = token
+
+    # -- writes -------------------------------------------------------------------------
+    def put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
+        tags = _aws.metadata_tags(entry.metadata(), self.extra_tags, store=KIND, name=entry.name)
+        if current is None:
+            current = self._create(entry, tags)
+            if current is None:
+                return
+        handle: SecretHandle = current.handle
+        if current.deleted:
+            self._call("RestoreSecret", entry.name, self.client.restore_secret, SecretId=handle.arn)
+        if not current.managed or current.fingerprint != entry.fingerprint:
+            self._call(
+                "PutSecretValue",
+                entry.name,
+                self.client.put_secret_value,
+                SecretId=handle.arn,
+                SecretString=entry.value,
+            )
+        update: dict[str, Any] = {}
+        if handle.description != self.description:
+            update["Description"] = self.description
+        if self.kms_key_id and not _same_key(handle.kms_key_id, self.kms_key_id):
+            update["KmsKeyId"] = self.kms_key_id
+        if update:
+            self._call("UpdateSecret", entry.name, self.client.update_secret, SecretId=handle.arn, **update)
+        if any(handle.tags.get(t["Key"]) != t["Value"] for t in tags):
+            self._call("TagResource", entry.name, self.client.tag_resource, SecretId=handle.arn, Tags=tags)
+
+    def _create(self, entry: DesiredEntry, tags: list[dict[str, str]]) -> StoredEntry | None:
+        """CreateSecret; on a race with an existing secret, return it (ours) or conflict."""
+        from botocore.exceptions import ClientError
+
+        kwargs: dict[str, Any] = {
+            "Name": entry.name,
+            "SecretString": entry.value,
+            "Description": self.description,
+            "Tags": tags,
+        }
+        if self.kms_key_id:
+            kwargs["KmsKeyId"] = self.kms_key_id
+        if self.replica_regions:
+            kwargs["AddReplicaRegions"] = [{"Region": r} for r in self.replica_regions]
+        try:
+            self.client.create_secret(**kwargs)
+            return None
+        except ClientError as exc:
+            if _aws.error_code(exc) not in ("ResourceExistsException", "InvalidRequestException"):
+                raise _aws.store_error(exc, store=KIND, op="CreateSecret", name=entry.name) from None
+            code = _aws.error_code(exc)
+        except Exception as exc:  # noqa: BLE001
+            raise _aws.store_error(exc, store=KIND, op="CreateSecret", name=entry.name) from None
+        existing = self._describe(entry.name)
+        if existing is None:
+            raise _aws.StoreError(f"{KIND}: CreateSecret for {entry.name} failed: {code}", field=entry.name)
+        if not existing.managed or existing.owner != entry.owner:
+            raise ConflictError(
+                f"{KIND}: {entry.name} already exists and is not managed by "
+                "this config (set spec.sync.adopt to take it over)",
+                field=entry.name,
+            )
+        return existing
+
+    def _describe(self, name: str) -> StoredEntry | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            item = self.client.describe_secret(SecretId=name)
+        except ClientError as exc:
+            if _aws.error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise _aws.store_error(exc, store=KIND, op="DescribeSecret", name=name) from None
+        return _stored(item)
+
+    def delete(self, current: StoredEntry) -> None:
+        if not current.managed:
+            raise _aws.StoreError(f"{KIND}: refusing to delete unmanaged {current.name}", field=current.name)
+        if current.deleted:
+            return
+        kwargs: dict[str, Any] = {"SecretId": current.handle.arn}
+        if self.force_delete:
+            kwargs["ForceDeleteWithoutRecovery"] = True
+        elif self.recovery_window:
+            kwargs["RecoveryWindowInDays"] = self.recovery_window
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.delete_secret(**kwargs)
+        except ClientError as exc:
+            if _aws.error_code(exc) == "ResourceNotFoundException":
+                return
+            raise _aws.store_error(exc, store=KIND, op="DeleteSecret", name=current.name) from None
+
+    def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
+        by_arn = {e.handle.arn: e.name for e in entries if not e.deleted}
+        out: dict[str, str] = {}
+        for batch in _aws.chunks(sorted(by_arn), BATCH_GET):
+            token: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {"SecretIdList": batch}
+                if token:
+                    kwargs["NextToken"] = token
+                page = self._call("BatchGetSecretValue", None, self.client.batch_get_secret_value, **kwargs)
+                for item in page.get("SecretValues") or []:
+                    name = by_arn.get(item.get("ARN")) or item.get("Name")
+                    if "SecretString" in item and name:
+                        out[name] = item["SecretString"]
+                token = page.get("NextToken")
+                if not token:
+                    break
+        return out
+
+    def _call(self, op: str, name: str | None, fn: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(**kwargs)
+        except Exception as exc:  # noqa: BLE001
+            raise _aws.store_error(exc, store=KIND, op=op, name=name) from None
+
+
+def _stored(item: dict[str, Any]) -> StoredEntry:
+    from core.model import StoredEntry
+
+    tags = _aws.tags_dict(item.get("Tags"))
+    managed = _aws.is_managed(tags)
+    return StoredEntry(
+        name=item["Name"],
+        managed=managed,
+        owner=_aws.decode_tag_value(tags.get(META_OWNER)) if managed else None,
+        fingerprint=tags.get(META_FINGERPRINT) if managed else None,
+        commit=tags.get(META_COMMIT) if managed else None,
+        source=_aws.decode_tag_value(tags.get(META_SOURCE)) if managed else None,
+        deleted=item.get("DeletedDate") is not None,
+        handle=SecretHandle(
+            arn=item["ARN"], description=item.get("Description"), kms_key_id=item.get("KmsKeyId"), tags=tags
+        ),
+    )
+
+
+def _same_key(current: str | None, wanted: str) -> bool:
+    """KMS key ids compare equal as id, alias, or ARN ending in either."""
+    if not current:
+        return False
+    return current == wanted or current.endswith(("/" + wanted, ":" + wanted))
+
+
+def _owner_filter_values(owners: list[str]) -> list[list[str]]:
+    """Tag-value filter values covering `owners` (prefix match): few values, few calls."""
+    kept: list[str] = []
+    for value in sorted(owners):  # a value covered by a shorter one adds nothing
+        if not any(value.startswith(k) for k in kept):
+            kept.append(value)
+    owners = kept
+    if not owners:
+        return []
+    if len(owners) > FILTER_VALUES:
+        common = os.path.commonprefix(owners)
+        if common:
+            return [[common]]
+    return _aws.chunks(owners, FILTER_VALUES)
+
+
+def _name_filter_values(names: set[str], prefixes: set[str]) -> list[list[str]]:
+    """Name filter values (prefix match) covering `names`: the service prefixes when given."""
+    values: set[str] = set()
+    for name in names:
+        covering = [p for p in prefixes if p and name.startswith(p)]
+        values.add(max(covering, key=len) if covering else name)
+    ordered = sorted(values)
+    if len(ordered) > FILTER_VALUES * 5:
+        common = os.path.commonprefix(ordered)
+        if common:
+            return [[common]]
+    return _aws.chunks(ordered, FILTER_VALUES)
