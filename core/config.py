@@ -129,6 +129,7 @@ PROVIDER_SCHEMAS: dict[str, F] = {
                     "format": F("str", default="YAML", enum=("YAML", "JSON", "UNFORMATTED")),
                     "location": F("str", default="global"),
                     "secretReferences": BOOL_FALSE,
+                    "documentName": F("str"),  # document mode: parameter id template
                 }
             ),
         }

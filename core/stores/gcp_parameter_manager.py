@@ -1,0 +1,397 @@
+"""GCP Parameter Manager: configs as parameters, global or regional.
+
+Options (``spec.provider.gcp.parameterManager``):
+
+``mode: perKey`` (default)
+    One parameter per key (the seed's "individual properties"), format ``UNFORMATTED``: the
+    version payload is the value itself. Use it when consumers read single values, or when
+    several teams own keys of one service.
+``mode: document``
+    One parameter per service and environment (``documentName``, default
+    ``{prefix}-{environment}{suffix}``) whose payload is one ``YAML`` (default) or ``JSON``
+    document of all the service's config keys (``UNFORMATTED`` writes ``.properties`` text).
+    With ``secretReferences: true`` the document also maps each of the service's Secret
+    Manager keys to ``__REF__(//secretmanager.googleapis.com/projects/P/secrets/S/versions/latest)``,
+    so an app reads one rendered document (``RenderParameterVersion``) holding configs and
+    secrets, while secret values never enter Parameter Manager. A version holds at most 15
+    references (a documented limit), so a service with more secrets fails naming, before any
+    write.
+``location``
+    ``global`` (default) or a region (``us-central1``: served by
+    ``parametermanager.us-central1.rep.googleapis.com``).
+
+A parameter's format is immutable: when the configured format changes, a managed parameter is
+deleted and re-created (its version history goes with it). Versions are immutable: a new one
+is created only when the value changed (plan compares fingerprints; on adoption the newest
+payload is compared), with an id that cannot collide:
+``v{UTC yyyymmdd-HHMMSS}-{commit[:12]}-{8 random hex}``. Superseded versions are kept.
+
+Parameters carry only labels, so all metadata (ownership, fingerprint, provenance) is stored
+there with the label encoding of `core.stores._gcp`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets as _random
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from core.errors import NamingError, StoreError
+from core.model import (
+    META_COMMIT,
+    META_FINGERPRINT,
+    META_OWNER,
+    META_SOURCE,
+    DesiredEntry,
+    ListQuery,
+    StoredEntry,
+)
+from core.naming.base import NameContext
+from core.naming.gcp_parameter_manager import DOCUMENT_TEMPLATE
+from core.stores import _gcp
+from core.stores.base import ConflictError, Store
+
+if TYPE_CHECKING:
+    from core.config import SecretManagerConfig
+
+SECRET_STORE = "gcp-secret-manager"  # noqa: S105 - a store kind
+#: Documented: a parameter version may hold at most 15 secret references.
+MAX_REFERENCES = 15
+_FORMATS = ("UNFORMATTED", "YAML", "JSON")
+
+
+class ParameterManagerStore(Store):
+    kind: ClassVar[str] = "gcp-parameter-manager"
+    #: Parameter Manager allows 1,200 requests/min per project; 8 in flight stays below it.
+    max_concurrency: ClassVar[int] = 8
+    can_read_values: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        project: str,
+        *,
+        location: str = "global",
+        mode: str = "perKey",
+        document_format: str = "YAML",
+        secret_references: bool = False,
+        document_name: str | None = None,
+        suffix: str = "",
+        secret_location: str | None = None,
+        client: Any = None,
+    ) -> None:
+        if document_format not in _FORMATS:
+            raise StoreError(
+                f"unknown parameter format {document_format!r}",
+                field="spec.provider.gcp.parameterManager.format",
+            )
+        if mode == "document" and secret_references and document_format == "UNFORMATTED":
+            raise StoreError(
+                "secretReferences need format YAML or JSON (UNFORMATTED is never rendered)",
+                field="spec.provider.gcp.parameterManager.secretReferences",
+            )
+        self.project = project
+        self.location = location or "global"
+        self.mode = mode
+        self.document_format = document_format
+        self.secret_references = secret_references
+        self.document_name = document_name or DOCUMENT_TEMPLATE
+        self.suffix = suffix or ""
+        self.secret_location = None if secret_location in (None, "", "global") else secret_location
+        self._client = client
+        #: SDK calls made, by method name (benchmarks and tests read this).
+        self.calls: dict[str, int] = {}
+
+    @classmethod
+    def from_config(cls, config: SecretManagerConfig) -> ParameterManagerStore:
+        opts = config.provider_options
+        pm = opts.get("parameterManager") or {}
+        return cls(
+            opts["projectId"],
+            location=pm.get("location") or "global",
+            mode=pm.get("mode") or "perKey",
+            document_format=pm.get("format") or "YAML",
+            secret_references=bool(pm.get("secretReferences")),
+            document_name=pm.get("documentName"),
+            suffix=config.secrets.suffix or "",
+            secret_location=opts.get("location"),
+        )
+
+    # -- plumbing ----------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = _gcp.parameter_manager_client(self.location)
+        return self._client
+
+    @property
+    def parent(self) -> str:
+        return f"projects/{self.project}/locations/{self.location}"
+
+    def parameter_path(self, name: str) -> str:
+        return f"{self.parent}/parameters/{name}"
+
+    def _call(self, method: str, what: str, /, *, scrub: bytes | None = None, **kw: Any) -> Any:
+        try:
+            return _gcp.call(self.calls, method, getattr(self.client, method), **kw)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
+            raise _gcp.store_error(exc, method, what, secret=scrub) from None
+
+    def secret_reference(self, secret_name: str) -> str:
+        parent = f"projects/{self.project}"
+        if self.secret_location:
+            parent += f"/locations/{self.secret_location}"
+        return f"__REF__(//secretmanager.googleapis.com/{parent}/secrets/{secret_name}/versions/latest)"
+
+    # -- prepare: the document mode ----------------------------------------------------
+    def prepare(
+        self, entries: list[DesiredEntry], service_entries: dict[str, list[DesiredEntry]]
+    ) -> list[DesiredEntry]:
+        if self.mode != "document":
+            for e in entries:
+                e.options["format"] = "UNFORMATTED"
+            return entries
+        if not entries:
+            return entries
+        first = entries[0]
+        doc: dict[str, str] = {}
+        origin: dict[str, str] = {}
+        for e in entries:
+            key = str(e.options.get("key") or e.source.rsplit(":", 1)[-1])
+            if key in doc:
+                raise NamingError(
+                    f"key {key!r} is set twice for one document ({origin[key]})", field=e.source
+                )
+            doc[key], origin[key] = e.value, e.source
+        if self.secret_references:
+            refs = [e for e in service_entries.get(SECRET_STORE, []) if e.kind == "secret"]
+            if len(refs) > MAX_REFERENCES:
+                raise NamingError(
+                    f"{len(refs)} secrets to reference; a Parameter Manager version holds at most "
+                    f"{MAX_REFERENCES} (set parameterManager.secretReferences: false or split the service)",
+                    field=str(first.options.get("service")),
+                )
+            for e in refs:
+                key = str(e.options.get("key") or e.source.rsplit(":", 1)[-1])
+                if key in doc:
+                    raise NamingError(
+                        f"key {key!r} is both a config ({origin[key]}) and a secret", field=e.source
+                    )
+                doc[key], origin[key] = self.secret_reference(e.name), e.source
+        ctx = NameContext(
+            service=str(first.options.get("service") or ""),
+            environment=str(first.options.get("environment") or ""),
+            key="", kind="config",
+            prefix=str(first.options.get("prefix") or ""), suffix=self.suffix,
+        )  # fmt: skip
+        name = self.rules.render(
+            self.document_name, ctx, field_name="spec.provider.gcp.parameterManager.documentName"
+        )
+        paths = sorted({e.source.rsplit(":", 1)[0] for e in entries})
+        return [
+            DesiredEntry(
+                store=self.kind, name=name, value=self._serialize(doc), kind="config",
+                source=",".join(paths) + ":*", owner=first.owner, repo=first.repo,
+                commit=first.commit,
+                content_type={"YAML": "application/yaml", "JSON": "application/json"}.get(
+                    self.document_format, "text/x-java-properties"),
+                options={**{k: first.options[k] for k in ("service", "environment", "prefix")
+                            if k in first.options},
+                         "key": "*", "format": self.document_format, "document": True,
+                         "keys": sorted(doc)},
+            )
+        ]  # fmt: skip
+
+    def _serialize(self, doc: dict[str, str]) -> str:
+        if self.document_format == "JSON":
+            return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        if self.document_format == "YAML":
+            import yaml
+
+            return yaml.safe_dump(doc, sort_keys=True, allow_unicode=True, default_flow_style=False)
+        import javaproperties
+
+        return javaproperties.dumps(doc, timestamp=False, sort_keys=True)
+
+    # -- Store -------------------------------------------------------------------------
+    def list_entries(self, query: ListQuery) -> list[StoredEntry]:
+        request: dict[str, Any] = {"parent": self.parent, "page_size": 1000}
+        if not query.names:
+            request["filter"] = f"labels.{_gcp.MANAGED_BY_KEY}={_gcp.MANAGED_BY_VALUE}"
+        out: list[StoredEntry] = []
+        try:
+            for param in _gcp.call(
+                self.calls, "list_parameters", self.client.list_parameters, request=request
+            ):
+                entry = self._stored(param)
+                if _gcp.wanted(entry, query):
+                    out.append(entry)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
+            raise _gcp.store_error(exc, "list_parameters", self.parent) from None
+        return out
+
+    def _stored(self, param: Any) -> StoredEntry:
+        labels = dict(param.labels)
+        meta = _gcp.decode_labels(labels)
+        managed = _gcp.is_managed(meta)
+        return StoredEntry(
+            name=param.name.rsplit("/", 1)[-1],
+            managed=managed,
+            owner=meta.get(META_OWNER) if managed else None,
+            fingerprint=meta.get(META_FINGERPRINT) if managed else None,
+            commit=meta.get(META_COMMIT),
+            source=meta.get(META_SOURCE),
+            handle={"path": param.name, "labels": labels, "format": _format_name(param.format_)},
+        )
+
+    def put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
+        from google.cloud.parametermanager_v1 import ParameterFormat
+
+        fmt = entry.options.get("format") or (
+            "UNFORMATTED" if self.mode != "document" else self.document_format
+        )
+        data = entry.value.encode("utf-8")
+        labels = _gcp.entry_labels(entry.metadata(), entry.options)
+        path = self.parameter_path(entry.name)
+        if current is not None and (current.handle or {}).get("format") not in (None, fmt):
+            if not current.managed:
+                raise ConflictError(
+                    f"parameter has format {current.handle['format']}, not {fmt}; formats are "
+                    "immutable, so it cannot be adopted",
+                    field=entry.name,
+                )
+            self._delete_all(entry.name, path)  # format changed in the config: re-create
+            current = None
+        if current is None:
+            try:
+                _gcp.call(
+                    self.calls,
+                    "create_parameter",
+                    self.client.create_parameter,
+                    request={
+                        "parent": self.parent,
+                        "parameter_id": entry.name,
+                        "parameter": {
+                            "format_": ParameterFormat[fmt],
+                            "labels": _gcp.merge_labels({}, labels),
+                        },
+                    },
+                )
+            except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
+                if not _gcp.is_kind(exc, "AlreadyExists", "Conflict"):
+                    raise _gcp.store_error(exc, "create_parameter", entry.name) from None
+                existing = self._stored(self._call("get_parameter", entry.name, name=path))
+                if not (existing.managed and existing.owner == entry.owner):
+                    raise ConflictError(
+                        "a parameter of this name exists and is not managed by this config", field=entry.name
+                    ) from None
+                current = existing
+            else:
+                try:
+                    self._add_version(entry, path, data)
+                except StoreError:
+                    self._rollback_create(path)
+                    raise
+                return
+        if not (current.fingerprint is None and self._latest_payload(path) == data):
+            self._add_version(entry, path, data)
+        self._call(
+            "update_parameter",
+            entry.name,
+            parameter={"name": path, "labels": _gcp.merge_labels(current.handle.get("labels", {}), labels)},
+            update_mask={"paths": ["labels"]},
+        )
+
+    def _rollback_create(self, path: str) -> None:
+        """A parameter created without its version would carry a fingerprint it lacks."""
+        try:
+            _gcp.call(self.calls, "delete_parameter", self.client.delete_parameter, name=path)
+        except Exception:  # noqa: BLE001, S110 - best effort; the error being raised says more
+            pass
+
+    def _add_version(self, entry: DesiredEntry, path: str, data: bytes) -> None:
+        for attempt in range(3):
+            vid = new_version_id(entry.commit)
+            try:
+                _gcp.call(
+                    self.calls,
+                    "create_parameter_version",
+                    self.client.create_parameter_version,
+                    request={
+                        "parent": path,
+                        "parameter_version_id": vid,
+                        "parameter_version": {"payload": {"data": data}},
+                    },
+                )
+                return
+            except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
+                if _gcp.is_kind(exc, "AlreadyExists", "Conflict") and attempt < 2:
+                    continue  # practically impossible (random suffix); pick another id
+                raise _gcp.store_error(exc, "create_parameter_version", entry.name, secret=data) from None
+
+    def _versions(self, name: str, path: str) -> list[Any]:
+        pager = self._call("list_parameter_versions", name, request={"parent": path, "page_size": 1000})
+        return sorted(pager, key=lambda v: (v.create_time, v.name))
+
+    def _latest_payload(self, path: str) -> bytes | None:
+        name = path.rsplit("/", 1)[-1]
+        versions = [v for v in self._versions(name, path) if not v.disabled]
+        if not versions:
+            return None
+        v = self._call("get_parameter_version", name, name=versions[-1].name)
+        return bytes(v.payload.data)
+
+    def _delete_all(self, name: str, path: str) -> None:
+        for v in self._versions(name, path):
+            self._call("delete_parameter_version", name, name=v.name)
+        self._call("delete_parameter", name, name=path)
+
+    def delete(self, current: StoredEntry) -> None:
+        path = (current.handle or {}).get("path") or self.parameter_path(current.name)
+        try:
+            self._delete_all(current.name, path)
+        except StoreError as exc:
+            if "NotFound" in str(exc):
+                return
+            raise
+
+    def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for entry in entries:
+            path = (entry.handle or {}).get("path") or self.parameter_path(entry.name)
+            data = self._latest_payload(path)
+            if data is not None:
+                out[entry.name] = data.decode("utf-8", "replace")
+        return out
+
+    def render(self, name: str) -> str:
+        """The newest version of a parameter rendered (secret references resolved)."""
+        path = self.parameter_path(name)
+        versions = [v for v in self._versions(name, path) if not v.disabled]
+        if not versions:
+            raise StoreError("parameter has no enabled version", field=name)
+        resp = self._call("render_parameter_version", name, name=versions[-1].name)
+        return bytes(resp.rendered_payload).decode("utf-8")
+
+    def close(self) -> None:
+        transport = getattr(self._client, "transport", None)
+        if transport is not None:
+            try:
+                transport.close()
+            except Exception:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
+                pass
+
+
+def new_version_id(commit: str | None) -> str:
+    """``v20260101-120000-0123456789ab-1a2b3c4d``: time-ordered, tied to the commit, unique."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"v{stamp}-{(commit or 'nocommit')[:12]}-{_random.token_hex(4)}"
+
+
+def _format_name(value: Any) -> str:
+    name = getattr(value, "name", None) or str(value)
+    return "UNFORMATTED" if name in ("PARAMETER_FORMAT_UNSPECIFIED", "0") else name

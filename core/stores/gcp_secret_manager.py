@@ -1,0 +1,318 @@
+"""GCP Secret Manager: one secret per key, a new version only when the value changed.
+
+Options (``spec.provider.gcp``): ``projectId``; ``location`` (regional secrets, served by
+``secretmanager.{location}.rep.googleapis.com``; without it secrets are global);
+``replication.automatic`` (default) or ``replication.locations`` (user-managed replicas, global
+secrets only); ``versionHygiene.keepVersions`` (default 3) and ``versionHygiene.action``
+(``disable`` default, ``destroy`` or ``none``): after each new version, enabled versions older
+than the newest `keepVersions` are disabled (restorable, still billed as active) or destroyed
+(not billed, gone).
+
+Metadata: labels carry ownership (``managed-by``, ``smf-owner``), the fingerprint, provenance
+and readable ``smf-environment``/``smf-service`` labels (see `core.stores._gcp` for the label
+encoding); annotations carry the same provenance in readable form. Reads prefer annotations
+and fall back to labels (some emulators drop annotations).
+
+Listing is one paged ``ListSecrets`` over the project (page size 25,000, filtered client-side:
+the emulator ignores filters), so plan costs one call per 25,000 secrets.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from core.errors import StoreError
+from core.model import (
+    META_COMMIT,
+    META_FINGERPRINT,
+    META_OWNER,
+    META_SOURCE,
+    DesiredEntry,
+    ListQuery,
+    StoredEntry,
+)
+from core.stores import _gcp
+from core.stores.base import ConflictError, Store
+
+if TYPE_CHECKING:
+    from core.config import SecretManagerConfig
+
+_VERSION_NO = re.compile(r"/versions/(\d+)$")
+#: Secret Manager annotation limit: 16 KiB for keys and values together.
+_MAX_ANNOTATION_BYTES = 16 * 1024
+
+
+class SecretManagerStore(Store):
+    kind: ClassVar[str] = "gcp-secret-manager"
+    #: AddSecretVersion is limited per project to 600 writes/min: 8 in flight stays below it.
+    max_concurrency: ClassVar[int] = 8
+    can_read_values: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        project: str,
+        *,
+        location: str | None = None,
+        replication_locations: list[str] | None = None,
+        keep_versions: int = 3,
+        hygiene: str = "disable",
+        client: Any = None,
+    ) -> None:
+        self.project = project
+        self.location = location if location and location != "global" else None
+        self.replication_locations = list(replication_locations or [])
+        self.keep_versions = max(1, int(keep_versions))
+        self.hygiene = hygiene
+        self._client = client
+        #: SDK calls made, by method name (benchmarks and tests read this).
+        self.calls: dict[str, int] = {}
+
+    @classmethod
+    def from_config(cls, config: SecretManagerConfig) -> SecretManagerStore:
+        opts = config.provider_options
+        repl = opts.get("replication") or {}
+        hyg = opts.get("versionHygiene") or {}
+        locations = repl.get("locations") or []
+        if opts.get("location") and locations:
+            raise StoreError(
+                "replication.locations applies to global secrets only; remove it or location",
+                field="spec.provider.gcp.replication.locations",
+            )
+        return cls(
+            opts["projectId"],
+            location=opts.get("location"),
+            replication_locations=locations,
+            keep_versions=hyg.get("keepVersions", 3),
+            hygiene=hyg.get("action", "disable"),
+        )
+
+    # -- plumbing ----------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = _gcp.secret_manager_client(self.location)
+        return self._client
+
+    @property
+    def parent(self) -> str:
+        if self.location:
+            return f"projects/{self.project}/locations/{self.location}"
+        return f"projects/{self.project}"
+
+    def secret_path(self, name: str) -> str:
+        return f"{self.parent}/secrets/{name}"
+
+    def _call(self, method: str, what: str, /, *args: Any, scrub: bytes | None = None, **kw: Any) -> Any:
+        try:
+            return _gcp.call(self.calls, method, getattr(self.client, method), *args, **kw)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
+            raise _gcp.store_error(exc, method, what, secret=scrub) from None
+
+    def _replication(self) -> dict[str, Any] | None:
+        if self.location:
+            return None  # regional secrets have no replication policy
+        if self.replication_locations:
+            return {"user_managed": {"replicas": [{"location": loc} for loc in self.replication_locations]}}
+        return {"automatic": {}}
+
+    # -- Store -------------------------------------------------------------------------
+    def list_entries(self, query: ListQuery) -> list[StoredEntry]:
+        request = {"parent": self.parent, "page_size": 25000}
+        if not query.names:
+            # Only managed entries are wanted: let a real server filter (emulators ignore it).
+            request["filter"] = f"labels.{_gcp.MANAGED_BY_KEY}={_gcp.MANAGED_BY_VALUE}"
+        pager = self._call("list_secrets", self.parent, request=request)
+        out: list[StoredEntry] = []
+        try:
+            for secret in pager:  # further pages are fetched lazily by the pager
+                entry = self._stored(secret)
+                if _gcp.wanted(entry, query):
+                    out.append(entry)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
+            raise _gcp.store_error(exc, "list_secrets", self.parent) from None
+        return out
+
+    def _stored(self, secret: Any) -> StoredEntry:
+        name = secret.name.rsplit("/", 1)[-1]
+        labels = dict(secret.labels)
+        meta = _gcp.decode_labels(labels)
+        meta.update({k: v for k, v in dict(secret.annotations).items() if k.startswith("smf-")})
+        managed = _gcp.is_managed(meta)
+        return StoredEntry(
+            name=name,
+            managed=managed,
+            owner=meta.get(META_OWNER) if managed else None,
+            fingerprint=meta.get(META_FINGERPRINT) if managed else None,
+            commit=meta.get(META_COMMIT),
+            source=meta.get(META_SOURCE),
+            deleted=False,  # Secret Manager has no soft delete
+            handle={"path": secret.name, "labels": labels, "etag": secret.etag},
+        )
+
+    def put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
+        data = entry.value.encode("utf-8")
+        meta = entry.metadata()
+        labels = _gcp.entry_labels(meta, entry.options)
+        annotations = self._annotations(meta)
+        path = self.secret_path(entry.name)
+        if current is None:
+            secret: dict[str, Any] = {"labels": _gcp.merge_labels({}, labels), "annotations": annotations}
+            replication = self._replication()
+            if replication is not None:
+                secret["replication"] = replication
+            try:
+                _gcp.call(
+                    self.calls,
+                    "create_secret",
+                    self.client.create_secret,
+                    request={"parent": self.parent, "secret_id": entry.name, "secret": secret},
+                )
+            except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
+                if not _gcp.is_kind(exc, "AlreadyExists", "Conflict"):
+                    raise _gcp.store_error(exc, "create_secret", entry.name) from None
+                existing = self._stored(self._call("get_secret", entry.name, name=path))
+                if not (existing.managed and existing.owner == entry.owner):
+                    raise ConflictError(
+                        "a secret of this name exists and is not managed by this config",
+                        field=entry.name,
+                    ) from None
+                current = existing  # our own earlier, interrupted write: finish it
+            else:
+                try:
+                    self._add_version(entry.name, path, data)
+                except StoreError:
+                    self._rollback_create(path)  # a secret without its version would carry
+                    raise  # the fingerprint of a value it does not hold
+                return
+        if current.fingerprint is None and self._latest_equals(path, data):
+            pass  # adopting an entry that already holds this value: no new version
+        else:
+            self._add_version(entry.name, path, data)
+        old_labels = (current.handle or {}).get("labels", {})
+        self._call(
+            "update_secret", entry.name,
+            secret={"name": path, "labels": _gcp.merge_labels(old_labels, labels),
+                    "annotations": annotations},
+            update_mask={"paths": ["labels", "annotations"]},
+        )  # fmt: skip
+
+    def _rollback_create(self, path: str) -> None:
+        try:
+            _gcp.call(self.calls, "delete_secret", self.client.delete_secret, request={"name": path})
+        except Exception:  # noqa: BLE001, S110 - best effort; the error being raised says more
+            pass
+
+    def _annotations(self, meta: dict[str, str]) -> dict[str, str]:
+        ann = {k: v for k, v in meta.items() if k.startswith("smf-")}
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in ann.items())
+        if size > _MAX_ANNOTATION_BYTES:
+            ann.pop(META_SOURCE, None)  # labels still carry it
+        return ann
+
+    def _latest_equals(self, path: str, data: bytes) -> bool:
+        try:
+            resp = _gcp.call(
+                self.calls,
+                "access_secret_version",
+                self.client.access_secret_version,
+                name=f"{path}/versions/latest",
+            )
+        except Exception:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
+            return False  # no enabled version, or unreadable: write one
+        return bytes(resp.payload.data) == data
+
+    def _add_version(self, name: str, path: str, data: bytes) -> None:
+        crc = _gcp.crc32c(data)
+        version = self._call(
+            "add_secret_version", name, scrub=data,
+            request={"parent": path, "payload": {"data": data, "data_crc32c": crc}},
+        )  # fmt: skip
+        m = _VERSION_NO.search(version.name)
+        number = int(m.group(1)) if m else None
+        if self.hygiene != "none" and (number is None or number > self.keep_versions):
+            self._hygiene(name, path)
+
+    def _hygiene(self, name: str, path: str) -> None:
+        """Disable or destroy versions beyond the newest `keep_versions` enabled ones."""
+        from google.cloud.secretmanager_v1 import SecretVersion
+
+        state = SecretVersion.State
+        pager = self._call("list_secret_versions", name, request={"parent": path, "page_size": 1000})
+        versions = []
+        for v in pager:
+            m = _VERSION_NO.search(v.name)
+            if m and v.state != state.DESTROYED:
+                versions.append((int(m.group(1)), v))
+        versions.sort(key=lambda item: item[0], reverse=True)
+        enabled = [v for _, v in versions if v.state == state.ENABLED]
+        keep = {v.name for v in enabled[: self.keep_versions]}
+        for _, v in versions:
+            if v.name in keep:
+                continue
+            if self.hygiene == "destroy":
+                self._call("destroy_secret_version", name, request={"name": v.name})
+            elif v.state == state.ENABLED:
+                self._call("disable_secret_version", name, request={"name": v.name})
+
+    def delete(self, current: StoredEntry) -> None:
+        path = (current.handle or {}).get("path") or self.secret_path(current.name)
+        try:
+            _gcp.call(self.calls, "delete_secret", self.client.delete_secret, request={"name": path})
+        except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
+            if _gcp.is_kind(exc, "NotFound"):
+                return  # already gone: the desired state holds
+            raise _gcp.store_error(exc, "delete_secret", current.name) from None
+
+    def read_secret(self, name: str) -> str:
+        """The latest value of one secret by id (the SOPS age key of spec.decryption)."""
+        try:
+            resp = _gcp.call(
+                self.calls,
+                "access_secret_version",
+                self.client.access_secret_version,
+                name=f"{self.secret_path(name)}/versions/latest",
+            )
+        except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
+            raise _gcp.store_error(exc, "access_secret_version", name) from None
+        return bytes(resp.payload.data).decode("utf-8")
+
+    def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for entry in entries:
+            path = (entry.handle or {}).get("path") or self.secret_path(entry.name)
+            try:
+                resp = _gcp.call(
+                    self.calls,
+                    "access_secret_version",
+                    self.client.access_secret_version,
+                    name=f"{path}/versions/latest",
+                )
+            except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
+                if _gcp.is_kind(exc, "NotFound", "FailedPrecondition"):
+                    continue
+                raise _gcp.store_error(exc, "access_secret_version", entry.name) from None
+            out[entry.name] = bytes(resp.payload.data).decode("utf-8", "replace")
+        return out
+
+    def version_states(self, name: str) -> dict[int, str]:
+        """Version number → state name of one secret (for tests and operators)."""
+        pager = self._call("list_secret_versions", name, request={"parent": self.secret_path(name)})
+        out = {}
+        for v in pager:
+            m = _VERSION_NO.search(v.name)
+            if m:
+                out[int(m.group(1))] = v.state.name
+        return out
+
+    def close(self) -> None:
+        transport = getattr(self._client, "transport", None)
+        if transport is not None:
+            try:
+                transport.close()
+            except Exception:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
+                pass
