@@ -243,9 +243,11 @@ class ParameterManagerFake:
         if p.format_ == pm.ParameterFormat.PARAMETER_FORMAT_UNSPECIFIED:
             p.format_ = pm.ParameterFormat.UNFORMATTED
         p.create_time = p.update_time = _now()
+        project, location = parent.split("/")[1], parent.split("/")[3]
         p.policy_member = {
-            "iam_policy_uid_principal": f"principal://parametermanager.googleapis.com/"
-            f"{parent}/uid/{uuid.uuid4().hex}"
+            "iam_policy_uid_principal": "principal://parametermanager.googleapis.com/projects/"
+            f"{project}/uid/locations/{location}/parameters/{uuid.uuid4()}"
+        }
         }
         self.state.parameters[name] = p
         self.state.versions[name] = {}
