@@ -194,9 +194,7 @@ class FakeAppConfiguration:
         with self._lock:
             return {
                 k: v.to_json()
-                for k, v in sorted(
-                    self._kvs.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
-                )
+                for k, v in sorted(self._kvs.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
             }
 
     def seed(
@@ -210,9 +208,7 @@ class FakeAppConfiguration:
         locked: bool = False,
     ) -> str:
         with self._lock:
-            kv = self._write(
-                key, label, {"value": value, "tags": tags, "content_type": content_type}
-            )
+            kv = self._write(key, label, {"value": value, "tags": tags, "content_type": content_type})
             kv.locked = locked
             return kv.etag
 
@@ -220,9 +216,7 @@ class FakeAppConfiguration:
         return sum(self.calls.values())
 
     # -- authentication ---------------------------------------------------------------
-    def verify(
-        self, method: str, path_and_query: str, headers: Any, body: bytes
-    ) -> str | None:
+    def verify(self, method: str, path_and_query: str, headers: Any, body: bytes) -> str | None:
         """Why the request's HMAC authentication fails, or None when it is valid."""
         auth = headers.get("Authorization", "")
         if not auth.startswith("HMAC-SHA256 "):
@@ -249,12 +243,8 @@ class FakeAppConfiguration:
         if not hmac.compare_digest(digest, expected_digest):
             return "x-ms-content-sha256 does not match the body"
         to_sign = f"{method}\n{path_and_query}\n{date};{host};{digest}"
-        mac = hmac.new(
-            base64.b64decode(self.secret), to_sign.encode(), hashlib.sha256
-        ).digest()
-        if not hmac.compare_digest(
-            fields.get("Signature", ""), base64.b64encode(mac).decode()
-        ):
+        mac = hmac.new(base64.b64decode(self.secret), to_sign.encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(fields.get("Signature", ""), base64.b64encode(mac).decode()):
             return "Invalid Signature"
         return None
 
@@ -301,9 +291,7 @@ class FakeAppConfiguration:
         return kv
 
     @staticmethod
-    def _precondition(
-        current: _KV | None, if_match: str | None, if_none_match: str | None
-    ) -> None:
+    def _precondition(current: _KV | None, if_match: str | None, if_none_match: str | None) -> None:
         def etags(h: str) -> list[str]:
             return [t.strip().strip('"') for t in h.split(",")]
 
@@ -320,9 +308,7 @@ class FakeAppConfiguration:
         self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes
     ) -> tuple[int, Any, dict[str, str]]:
         if not query.get("api-version"):
-            raise _Problem(
-                400, "The 'api-version' parameter is required", "invalid-argument"
-            )
+            raise _Problem(400, "The 'api-version' parameter is required", "invalid-argument")
         label = query.get("label")
         if label == "\0" or label == "%00":
             label = None
@@ -338,16 +324,12 @@ class FakeAppConfiguration:
                     if current is None:
                         raise _Problem(404, "Not Found", "not-found")
                     inm = headers.get("If-None-Match")
-                    if inm and current.etag in [
-                        t.strip().strip('"') for t in inm.split(",")
-                    ]:
+                    if inm and current.etag in [t.strip().strip('"') for t in inm.split(",")]:
                         return 304, None, {"ETag": f'"{current.etag}"'}
                     return 200, current.to_json(), {"ETag": f'"{current.etag}"'}
                 if method == "PUT":
                     self.calls[("PUT", "/kv/{key}")] += 1
-                    self._precondition(
-                        current, headers.get("If-Match"), headers.get("If-None-Match")
-                    )
+                    self._precondition(current, headers.get("If-Match"), headers.get("If-None-Match"))
                     if current is not None and current.locked:
                         raise _Problem(
                             409,
@@ -357,9 +339,7 @@ class FakeAppConfiguration:
                     try:
                         doc = json.loads(body or b"{}")
                     except ValueError:
-                        raise _Problem(
-                            400, "Invalid request body", "invalid-argument"
-                        ) from None
+                        raise _Problem(400, "Invalid request body", "invalid-argument") from None
                     kv = self._write(key, label, doc)
                     return 200, kv.to_json(), {"ETag": f'"{kv.etag}"'}
                 if method == "DELETE":
@@ -388,25 +368,19 @@ class FakeAppConfiguration:
             key=lambda kv: (kv.key, kv.label or ""),
         )  # fmt: skip
         if after:
-            a_key, _, a_label = (
-                base64.urlsafe_b64decode(after.encode()).decode().partition("\n")
-            )
+            a_key, _, a_label = base64.urlsafe_b64decode(after.encode()).decode().partition("\n")
             items = [kv for kv in items if (kv.key, kv.label or "") > (a_key, a_label)]
         page, more = items[:PAGE_SIZE], len(items) > PAGE_SIZE
         select = query.get("$Select") or query.get("$select")
         out_items = [kv.to_json() for kv in page]
         if select:
             wanted = {f.strip() for f in select.split(",")}
-            out_items = [
-                {k: v for k, v in item.items() if k in wanted} for item in out_items
-            ]
+            out_items = [{k: v for k, v in item.items() if k in wanted} for item in out_items]
         doc: dict[str, Any] = {"items": out_items}
         headers: dict[str, str] = {}
         if more:
             last = page[-1]
-            token = base64.urlsafe_b64encode(
-                f"{last.key}\n{last.label or ''}".encode()
-            ).decode()
+            token = base64.urlsafe_b64encode(f"{last.key}\n{last.label or ''}".encode()).decode()
             params = [("api-version", query["api-version"])]
             for name in ("key", "label", "$Select"):
                 if query.get(name) is not None:
@@ -420,6 +394,7 @@ class FakeAppConfiguration:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once (no 40 ms delayed ACKs)
     server: Any
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
@@ -451,9 +426,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "title": "Unauthorized",
                     "status": 401,
                 },
-                {
-                    "WWW-Authenticate": f'HMAC-SHA256 error="invalid_token", error_description="{reason}"'
-                },
+                {"WWW-Authenticate": f'HMAC-SHA256 error="invalid_token", error_description="{reason}"'},
                 "application/problem+json; charset=utf-8",
             )
             return
@@ -465,14 +438,10 @@ class _Handler(BaseHTTPRequestHandler):
                        "application/problem+json; charset=utf-8")  # fmt: skip
             return
         split = urlsplit(self.path)
-        query = {
-            k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()
-        }
+        query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         media = KVSET_MEDIA if split.path == "/kv" else KV_MEDIA
         try:
-            status, doc, headers = store.handle(
-                self.command, split.path, query, self.headers, body
-            )
+            status, doc, headers = store.handle(self.command, split.path, query, self.headers, body)
         except _Problem as p:
             status, headers = p.status, p.headers
             doc = {

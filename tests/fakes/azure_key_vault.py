@@ -101,9 +101,7 @@ class FakeKeyVaultCredential:
         self.token = token
         self.requests: list[tuple[tuple[str, ...], str | None]] = []
 
-    def get_token(
-        self, *scopes: str, tenant_id: str | None = None, **kwargs: Any
-    ) -> Any:
+    def get_token(self, *scopes: str, tenant_id: str | None = None, **kwargs: Any) -> Any:
         from azure.core.credentials import AccessToken
 
         self.requests.append((scopes, tenant_id))
@@ -135,9 +133,7 @@ class _Secret:
 
 
 class _Error(Exception):
-    def __init__(
-        self, status: int, code: str, message: str, inner: str | None = None
-    ) -> None:
+    def __init__(self, status: int, code: str, message: str, inner: str | None = None) -> None:
         self.status, self.code, self.message, self.inner = status, code, message, inner
 
 
@@ -261,9 +257,7 @@ class FakeKeyVault:
             out["tags"] = v.tags
         return out
 
-    def _item(
-        self, s: _Secret, v: _Version, *, versioned: bool = False
-    ) -> dict[str, Any]:
+    def _item(self, s: _Secret, v: _Version, *, versioned: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self._id(s.name, v.id if versioned else None),
             "attributes": self._attributes(v),
@@ -305,9 +299,7 @@ class FakeKeyVault:
             )
         ctype = body.get("contentType")
         if ctype is not None and len(ctype) > 255:
-            raise _Error(
-                400, "BadParameter", "contentType is longer than 255 characters."
-            )
+            raise _Error(400, "BadParameter", "contentType is longer than 255 characters.")
         tags = body.get("tags")
         self._check_tags(tags)
         key = name.lower()
@@ -340,9 +332,7 @@ class FakeKeyVault:
         if tags is None:
             return
         if not isinstance(tags, dict) or len(tags) > MAX_TAGS:
-            raise _Error(
-                400, "BadParameter", f"A secret can have at most {MAX_TAGS} tags."
-            )
+            raise _Error(400, "BadParameter", f"A secret can have at most {MAX_TAGS} tags.")
         for k, v in tags.items():
             if len(k) > 512 or not isinstance(v, str) or len(v) > 256:
                 raise _Error(
@@ -390,17 +380,13 @@ class FakeKeyVault:
         out.update(self._deleted_fields(s))
         return out
 
-    def _page(
-        self, items: list[dict[str, Any]], query: dict[str, str], route: str
-    ) -> dict[str, Any]:
+    def _page(self, items: list[dict[str, Any]], query: dict[str, str], route: str) -> dict[str, Any]:
         try:
             size = int(query.get("maxresults") or PAGE_MAX)
         except ValueError:
             raise _Error(400, "BadParameter", "maxresults must be an integer") from None
         if not 1 <= size <= PAGE_MAX:
-            raise _Error(
-                400, "BadParameter", f"maxresults must be between 1 and {PAGE_MAX}"
-            )
+            raise _Error(400, "BadParameter", f"maxresults must be between 1 and {PAGE_MAX}")
         start = int(query.get("$skiptoken") or 0)
         page = items[start : start + size]
         out: dict[str, Any] = {"value": page, "nextLink": None}
@@ -411,24 +397,16 @@ class FakeKeyVault:
             )
         return out
 
-    def handle(
-        self, method: str, path: str, query: dict[str, str], body: bytes
-    ) -> tuple[int, Any]:
-        parts = (
-            [unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
-        )
+    def handle(self, method: str, path: str, query: dict[str, str], body: bytes) -> tuple[int, Any]:
+        parts = [unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
         if not query.get("api-version"):
-            raise _Error(
-                400, "BadParameter", "The 'api-version' query parameter is missing."
-            )
+            raise _Error(400, "BadParameter", "The 'api-version' query parameter is missing.")
         doc: dict[str, Any] = {}
         if body:
             try:
                 doc = json.loads(body)
             except ValueError:
-                raise _Error(
-                    400, "BadParameter", "The request body is not valid JSON."
-                ) from None
+                raise _Error(400, "BadParameter", "The request body is not valid JSON.") from None
         with self._lock:
             if parts == ["secrets"] and method == "GET":
                 self.calls[("GET", "/secrets")] += 1
@@ -460,9 +438,7 @@ class FakeKeyVault:
                 if method == "GET" and len(rest) <= 1:
                     self.calls[("GET", "/secrets/{name}")] += 1
                     s = self._live_secret(name)
-                    return 200, self._bundle(
-                        s, self._version(s, rest[0] if rest else "")
-                    )
+                    return 200, self._bundle(s, self._version(s, rest[0] if rest else ""))
                 if method == "PATCH" and len(rest) <= 1:
                     self.calls[("PATCH", "/secrets/{name}")] += 1
                     s = self._live_secret(name)
@@ -504,14 +480,13 @@ class FakeKeyVault:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once (no 40 ms delayed ACKs)
     server: Any
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         return
 
-    def _send(
-        self, status: int, doc: Any, headers: dict[str, str] | None = None
-    ) -> None:
+    def _send(self, status: int, doc: Any, headers: dict[str, str] | None = None) -> None:
         payload = b"" if doc is None else json.dumps(doc).encode()
         self.send_response(status)
         for k, v in (headers or {}).items():
@@ -559,9 +534,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         split = urlsplit(self.path)
-        query = {
-            k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()
-        }
+        query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         try:
             status, doc = vault.handle(self.command, split.path, query, body)
         except _Error as err:

@@ -1,0 +1,241 @@
+"""Azure Key Vault secrets store.
+
+Names come from `core.naming.azure_key_vault` (``0-9a-zA-Z-``, start with a letter, ≤127
+characters, case-insensitive; ``_`` and ``.`` in keys become ``-``; clashes refused before any
+write). What this module adds:
+
+* **Listing**: one paged ``GET /secrets`` (25 per page) returns names, tags and content types
+  without values; ownership, owner, provenance and the value fingerprint are read from the
+  tags. Soft-deleted secrets (``GET /deletedsecrets``) are listed only when a desired name is
+  not among the live secrets, so a steady-state resync costs one listing.
+* **Tags** (Key Vault allows 15 per secret, values ≤256 characters): ``managed-by``,
+  ``smf-owner``, ``smf-source``, ``smf-fingerprint``, ``smf-repo`` (user info stripped) and
+  ``smf-commit``. Longer values are cut and end with a hash of the whole.
+* **Writes**: ``PUT /secrets/{name}`` adds a version; plan calls it only when the fingerprint
+  changed, so unchanged values never get a new version. A create first checks that the name
+  is really free (``GET /secrets/{name}/versions``, metadata only): an entry made by someone
+  else since the listing is a `ConflictError`, never overwritten. Values above 25 KB
+  (25,600 bytes) are refused with a clear error before any call.
+* **Soft delete**: pruning deletes (soft delete; with ``provider.azure.purgeOnDelete`` it then
+  purges). A desired secret sitting in soft-delete is **recovered** and then updated (a new
+  version only if its fingerprint differs; otherwise only its tags are refreshed), instead of
+  failing with Key Vault's ``409 ObjectIsDeletedButRecoverable``.
+* **Content type**: the entry's, else ``application/json`` for the JSON properties blob and
+  ``text/plain`` otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from core.errors import StoreError
+from core.model import (
+    MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
+    META_COMMIT,
+    META_FINGERPRINT,
+    META_OWNER,
+    META_REPO,
+    META_SOURCE,
+    DesiredEntry,
+    ListQuery,
+    StoredEntry,
+)
+from core.stores._azure import azure_options, clean_repo_url, error_code, fit, secret_client, store_error
+from core.stores.base import ConflictError, Store
+
+if TYPE_CHECKING:
+    from core.config import SecretManagerConfig
+
+MAX_VALUE_BYTES = 25 * 1024
+TAG_VALUE_MAX = 256
+DEFAULT_CONTENT_TYPE = "text/plain"
+JSON_CONTENT_TYPE = "application/json"
+
+
+@dataclass
+class KeyVaultHandle:
+    """What put/delete need back from a listing: the vault's spelling of the name."""
+
+    name: str
+    content_type: str | None
+    tags: dict[str, str]
+
+
+class KeyVaultStore(Store):
+    kind: ClassVar[str] = "azure-key-vault"
+    max_concurrency: ClassVar[int] = 8
+    can_read_values: ClassVar[bool] = True
+
+    def __init__(self, client: Any, *, purge_on_delete: bool = False, polling_interval: float = 1.0) -> None:
+        self.client = client
+        self.purge_on_delete = purge_on_delete
+        self.polling_interval = polling_interval
+
+    @classmethod
+    def from_config(cls, config: SecretManagerConfig) -> KeyVaultStore:
+        options = azure_options(config)
+        return cls(secret_client(options), purge_on_delete=bool(options.get("purgeOnDelete")))
+
+    @property
+    def vault_url(self) -> str:
+        return str(self.client.vault_url).rstrip("/")
+
+    # -- metadata ---------------------------------------------------------------------
+    @staticmethod
+    def tags_for(entry: DesiredEntry) -> dict[str, str]:
+        meta = entry.metadata()
+        if META_REPO in meta:
+            meta[META_REPO] = clean_repo_url(meta[META_REPO])
+        return {k: fit(v, TAG_VALUE_MAX) for k, v in meta.items()}
+
+    @staticmethod
+    def content_type_for(entry: DesiredEntry) -> str:
+        if entry.content_type:
+            return entry.content_type[:255]
+        if entry.source.endswith(":*"):  # application.properties as one JSON secret
+            return JSON_CONTENT_TYPE
+        return DEFAULT_CONTENT_TYPE
+
+    @staticmethod
+    def _stored(props: Any, *, deleted: bool) -> StoredEntry:
+        tags = dict(props.tags or {})
+        return StoredEntry(
+            name=props.name,
+            managed=tags.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE,
+            owner=tags.get(META_OWNER),
+            fingerprint=tags.get(META_FINGERPRINT),
+            commit=tags.get(META_COMMIT),
+            source=tags.get(META_SOURCE),
+            deleted=deleted,
+            handle=KeyVaultHandle(props.name, props.content_type, tags),
+        )
+
+    @staticmethod
+    def _wanted(entry: StoredEntry, names: set[str], query: ListQuery) -> bool:
+        if entry.name.lower() in names:
+            return True
+        if not entry.managed or entry.owner is None:
+            return False
+        return entry.owner in query.owners or any(entry.owner.startswith(p) for p in query.owner_prefixes)
+
+    # -- Store interface ----------------------------------------------------------------
+    def list_entries(self, query: ListQuery) -> list[StoredEntry]:
+        from azure.core.exceptions import AzureError
+
+        names = {n.lower() for n in query.names}
+        out: list[StoredEntry] = []
+        live: set[str] = set()
+        try:
+            for props in self.client.list_properties_of_secrets(max_page_size=25):
+                if getattr(props, "managed", False):
+                    continue  # backs a Key Vault certificate: never ours
+                live.add(props.name.lower())
+                entry = self._stored(props, deleted=False)
+                if self._wanted(entry, names, query):
+                    out.append(entry)
+            if names - live:
+                for deleted in self.client.list_deleted_secrets(max_page_size=25):
+                    if deleted.name.lower() in names - live:
+                        out.append(self._stored(deleted.properties, deleted=True))
+        except AzureError as exc:
+            raise store_error(exc, op="listing Key Vault secrets") from None
+        return out
+
+    def put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
+        from azure.core.exceptions import AzureError, ResourceExistsError
+
+        size = len(entry.value.encode("utf-8"))
+        if size > MAX_VALUE_BYTES:
+            raise StoreError(
+                f"value is {size} bytes; Azure Key Vault allows at most {MAX_VALUE_BYTES} (25 KB)",
+                field=entry.name,
+            )
+        name = current.handle.name if current is not None and current.handle else entry.name
+        tags = self.tags_for(entry)
+        content_type = self.content_type_for(entry)
+        try:
+            if current is not None and current.deleted:
+                self._recover(name)
+                if current.managed and current.fingerprint == entry.fingerprint:
+                    # Same value as before the deletion: bring it back, refresh the tags only.
+                    self.client.update_secret_properties(name, tags=tags, content_type=content_type)
+                    return
+            elif current is None:
+                self._ensure_free(name)
+            self.client.set_secret(name, entry.value, tags=tags, content_type=content_type)
+        except ResourceExistsError as exc:
+            if error_code(exc) == "ObjectIsDeletedButRecoverable":
+                raise ConflictError(
+                    "a soft-deleted secret of this name exists that was not listed; "
+                    "recover or purge it in Key Vault",
+                    field=entry.name,
+                ) from None
+            raise store_error(exc, op="setting Key Vault secret", name=entry.name) from None
+        except ConflictError:
+            raise
+        except AzureError as exc:
+            raise store_error(exc, op="setting Key Vault secret", name=entry.name) from None
+
+    def _ensure_free(self, name: str) -> None:
+        """Raise ConflictError if a live secret of that name appeared since the listing."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            pages = self.client.list_properties_of_secret_versions(name, max_page_size=1).by_page()
+            next(pages, None)
+        except ResourceNotFoundError:
+            return
+        raise ConflictError("exists and is not managed by secret-manager-functions", field=name)
+
+    def _recover(self, name: str) -> None:
+        poller = self.client.begin_recover_deleted_secret(name, _polling_interval=self.polling_interval)
+        poller.wait()
+
+    def delete(self, current: StoredEntry) -> None:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        if not current.managed:
+            raise StoreError("refusing to delete a secret not managed by secret-manager-functions",
+                             field=current.name)  # fmt: skip
+        if current.deleted:
+            return
+        name = current.handle.name if current.handle else current.name
+        try:
+            try:
+                poller = self.client.begin_delete_secret(name, _polling_interval=self.polling_interval)
+            except ResourceNotFoundError:
+                return  # already gone
+            if self.purge_on_delete:
+                poller.wait()
+                self.client.purge_deleted_secret(name)
+        except AzureError as exc:
+            raise store_error(exc, op="deleting Key Vault secret", name=name) from None
+
+    def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        out: dict[str, str] = {}
+        for entry in entries:
+            if entry.deleted:
+                continue
+            name = entry.handle.name if entry.handle else entry.name
+            try:
+                out[entry.name] = self.client.get_secret(name).value or ""
+            except ResourceNotFoundError:
+                continue
+            except AzureError as exc:
+                raise store_error(exc, op="reading Key Vault secret", name=name) from None
+        return out
+
+    def read_secret(self, name: str) -> str:
+        from azure.core.exceptions import AzureError
+
+        try:
+            return self.client.get_secret(name).value or ""
+        except AzureError as exc:
+            raise store_error(exc, op="reading Key Vault secret", name=name) from None
+
+    def close(self) -> None:
+        """Clients are cached per process (warm invocations reuse them): nothing to release."""
