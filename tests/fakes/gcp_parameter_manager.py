@@ -248,7 +248,6 @@ class ParameterManagerFake:
             "iam_policy_uid_principal": "principal://parametermanager.googleapis.com/projects/"
             f"{project}/uid/locations/{location}/parameters/{uuid.uuid4()}"
         }
-        }
         self.state.parameters[name] = p
         self.state.versions[name] = {}
         return p
