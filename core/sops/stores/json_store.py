@@ -127,7 +127,9 @@ def _encode(v: Any, indent: str, level: int, out: list[str]) -> None:
         out.append(_scalar(v))
 
 
-def emit(branches: list[Branch], indent: str = "    ") -> bytes:
+def emit(branches: list[Branch], indent: str = "\t") -> bytes:
+    """sops 3.11 prints JSON re-indented with a tab and a final newline."""
     out: list[str] = []
     _encode(branches[0], indent, 0, out)
-    return "".join(out).encode("utf-8")
+    out.append("\n")
+    return "".join(out).encode("utf-8", "surrogateescape")
