@@ -142,6 +142,7 @@ PROVIDER_SCHEMAS: dict[str, F] = {
             "purgeOnDelete": BOOL_FALSE,
             "appConfig": obj(
                 {
+                    "endpoint": F("str"),
                     "separator": F("str", default=":"),
                     "label": F("str"),
                     "contentType": F("str"),

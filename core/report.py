@@ -82,6 +82,21 @@ class Report:
             "warnings": self.warnings,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        """Rebuild a report from its `to_dict()` form (e.g. a webhook response), to render it."""
+        report = cls(
+            commit=data.get("commit"),
+            applied=bool(data.get("applied")),
+            errors=list(data.get("errors", [])),
+            warnings=list(data.get("warnings", [])),
+        )
+        for c in data.get("changes", []):
+            report.changes.append(
+                Change(c["action"], c["store"], c["name"], c.get("source", ""), reason=c.get("reason", ""))
+            )
+        return report
+
     def render(self, show_unchanged: bool = False) -> str:
         """Human output like `terraform plan`, grouped by store; never a value."""
         lines: list[str] = []

@@ -297,6 +297,11 @@ def _name_and_check(
                         },
                     )
                 )
+            if config.provider == "azure" and (config.provider_options.get("appConfig") or {}).get(
+                "keyVaultReferences"
+            ):
+                # App Configuration derives Key Vault references from the service's secrets.
+                by_store.setdefault("azure-app-configuration", [])
             for kind in list(by_store):
                 by_store[kind] = store(kind).prepare(by_store[kind], by_store)
             for entries in by_store.values():
