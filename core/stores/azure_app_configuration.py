@@ -1,0 +1,318 @@
+"""Azure App Configuration store (key-values).
+
+Keys come from `core.naming.azure_app_configuration`: ``{prefix}:{key}`` by default (or
+``spec.configs.nameTemplate``), with ``provider.azure.appConfig.separator`` between prefix
+and key when no template is set. The **label** is ``provider.azure.appConfig.label``
+(``{environment}`` may be used in it; an empty string means "no label") and defaults to the
+environment, so one key holds one value per environment.
+
+* **Listing**: one paged ``GET /kv?label=<ours>&$Select=key,label,content_type,etag,tags,locked``
+  (100 per page, values not transferred). Ownership, owner, provenance and the fingerprint
+  are tags on each key-value.
+* **ETags**: a create is ``If-None-Match: *`` (an entry that appeared since the listing is a
+  `ConflictError`); an update or delete is ``If-Match: <etag from the listing>``, so a
+  concurrent edit is never silently clobbered: it fails that entry with ``412`` and the next
+  sync plans again from what is there.
+* **Pruning** deletes only entries that carry our ``managed-by`` tag, whose owner is a
+  service of this config, and whose label is ours: unlike ``az appconfig kv import --strict``
+  it never touches other applications' keys or other labels.
+* **Key Vault references** (``provider.azure.appConfig.keyVaultReferences: true``): `prepare`
+  adds, for every secret the service sends to Key Vault, a key-value whose value is
+  ``{"uri": "https://<vault>/secrets/<name>"}`` with content type
+  ``application/vnd.microsoft.appconfig.keyvaultref+json;charset=utf-8``, so an app reads
+  configs and secrets from one place (providers resolve the reference with their own
+  identity). The URI has no version, so readers always get the current one.
+* **Size**: a key-value (key, label, value, content type and tags) is at most 10,000
+  characters; `prepare` refuses values that cannot fit before anything is written, `put`
+  checks the exact total.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from core.errors import NamingError, StoreError
+from core.model import (
+    MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
+    META_COMMIT,
+    META_FINGERPRINT,
+    META_OWNER,
+    META_REPO,
+    META_SOURCE,
+    DesiredEntry,
+    ListQuery,
+    StoredEntry,
+)
+from core.naming import NameContext
+from core.stores._azure import (
+    app_config_client,
+    app_config_endpoint,
+    azure_options,
+    clean_repo_url,
+    store_error,
+    vault_url,
+)
+from core.stores.base import ConflictError, Store
+
+if TYPE_CHECKING:
+    from core.config import SecretManagerConfig
+
+MAX_KV_CHARS = 10_000
+KEY_VAULT_REF_CONTENT_TYPE = "application/vnd.microsoft.appconfig.keyvaultref+json;charset=utf-8"
+KEY_VAULT_STORE = "azure-key-vault"
+LIST_FIELDS = ["key", "label", "content_type", "etag", "tags", "locked"]
+
+
+@dataclass
+class AppConfigHandle:
+    key: str
+    label: str | None
+    etag: str | None
+    locked: bool = False
+
+
+def escape_filter(text: str) -> str:
+    """Escape App Configuration's reserved filter characters (``*``, ``,``, ``\\``)."""
+    return text.replace("\\", "\\\\").replace("*", "\\*").replace(",", "\\,")
+
+
+class AppConfigurationStore(Store):
+    kind: ClassVar[str] = "azure-app-configuration"
+    max_concurrency: ClassVar[int] = 8
+    can_read_values: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        label: str | None,
+        separator: str = ":",
+        content_type: str | None = None,
+        name_template: str | None = None,
+        key_vault_references: bool = False,
+        vault_url: str | None = None,
+        suffix: str = "",
+    ) -> None:
+        if key_vault_references and not vault_url:
+            raise StoreError("keyVaultReferences needs provider.azure.vaultName or vaultUrl",
+                             field="spec.provider.azure.appConfig.keyVaultReferences")  # fmt: skip
+        self.client = client
+        self.label = label
+        self.separator = separator
+        self.content_type = content_type
+        self.name_template = name_template
+        self.key_vault_references = key_vault_references
+        self.vault_url = (vault_url or "").rstrip("/")
+        self.suffix = suffix
+
+    @classmethod
+    def from_config(cls, config: SecretManagerConfig) -> AppConfigurationStore:
+        options = azure_options(config)
+        ac = options.get("appConfig") or {}
+        refs = bool(ac.get("keyVaultReferences"))
+        label = ac.get("label")
+        if label is None:
+            label = config.secrets.environment
+        label = label.replace("{environment}", config.secrets.environment) or None
+        return cls(
+            app_config_client(app_config_endpoint(config, options), options),
+            label=label,
+            separator=ac.get("separator") or ":",
+            content_type=ac.get("contentType"),
+            name_template=config.configs.name_template or config.secrets.name_template,
+            key_vault_references=refs,
+            vault_url=vault_url(options) if refs else None,
+            suffix=config.secrets.suffix or "",
+        )
+
+    # -- naming and reshaping ------------------------------------------------------------
+    def key_for(self, entry: DesiredEntry, kind: str) -> str:
+        """The App Configuration key of one entry's (service, key)."""
+        opts = entry.options
+        ctx = NameContext(
+            service=opts.get("service", ""),
+            environment=opts.get("environment", ""),
+            key=opts.get("key", ""),
+            kind=kind,
+            prefix=opts.get("prefix", ""),
+            suffix=self.suffix,
+        )
+        if self.name_template:
+            return self.rules.render(self.name_template, ctx, field_name="spec.configs.nameTemplate")
+        values = ctx.values()
+        return self.rules.sanitize(values["prefix"]) + self.separator + self.rules.sanitize(values["key"])
+
+    def prepare(
+        self, entries: list[DesiredEntry], service_entries: dict[str, list[DesiredEntry]]
+    ) -> list[DesiredEntry]:
+        out: list[DesiredEntry] = []
+        for e in entries:
+            if "key" in e.options and not self.name_template and self.separator != ":":
+                e.name = self.key_for(e, e.kind)
+            if not e.content_type and self.content_type:
+                e.content_type = self.content_type
+            e.options["label"] = self.label
+            out.append(e)
+        if self.key_vault_references:
+            for secret in service_entries.get(KEY_VAULT_STORE, []):
+                ref = DesiredEntry(
+                    store=self.kind,
+                    name=self.key_for(secret, secret.kind),
+                    value=json.dumps({"uri": f"{self.vault_url}/secrets/{secret.name}"}),
+                    kind=secret.kind,
+                    source=secret.source,
+                    owner=secret.owner,
+                    content_type=KEY_VAULT_REF_CONTENT_TYPE,
+                    options={**secret.options, "label": self.label, "keyVaultReference": True},
+                )
+                out.append(ref)
+        for e in out:
+            size = self._size(e.name, e.value, e.content_type, {})
+            if size > MAX_KV_CHARS:
+                path, _, key = e.source.rpartition(":")
+                raise NamingError(
+                    f"{self.kind} key-value {e.name!r} would be {size} characters (key, label, value "
+                    f"and content type); App Configuration allows at most {MAX_KV_CHARS}",
+                    path=path,
+                    field=key,
+                )
+        return out
+
+    def _size(self, key: str, value: str, content_type: str | None, tags: dict[str, str]) -> int:
+        size = len(key) + len(self.label or "") + len(value) + len(content_type or "")
+        return size + sum(len(k) + len(v) for k, v in tags.items())
+
+    @staticmethod
+    def tags_for(entry: DesiredEntry) -> dict[str, str]:
+        meta = entry.metadata()
+        if META_REPO in meta:
+            meta[META_REPO] = clean_repo_url(meta[META_REPO])
+        return meta
+
+    # -- Store interface ----------------------------------------------------------------
+    @property
+    def label_filter(self) -> str:
+        return "\0" if self.label is None else escape_filter(self.label)
+
+    def list_entries(self, query: ListQuery) -> list[StoredEntry]:
+        from azure.core.exceptions import AzureError
+
+        out: list[StoredEntry] = []
+        try:
+            settings = self.client.list_configuration_settings(
+                label_filter=self.label_filter, fields=LIST_FIELDS
+            )
+            for s in settings:
+                if (s.label or None) != self.label:
+                    continue
+                tags = dict(s.tags or {})
+                managed = tags.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
+                owner = tags.get(META_OWNER)
+                wanted = s.key in query.names or (
+                    managed
+                    and owner is not None
+                    and (owner in query.owners or any(owner.startswith(p) for p in query.owner_prefixes))
+                )
+                if not wanted:
+                    continue
+                out.append(
+                    StoredEntry(
+                        name=s.key,
+                        managed=managed,
+                        owner=owner,
+                        fingerprint=tags.get(META_FINGERPRINT),
+                        commit=tags.get(META_COMMIT),
+                        source=tags.get(META_SOURCE),
+                        handle=AppConfigHandle(s.key, s.label, s.etag, bool(s.read_only)),
+                    )
+                )
+        except AzureError as exc:
+            raise store_error(exc, op="listing App Configuration key-values") from None
+        return out
+
+    def put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
+        from azure.appconfiguration import ConfigurationSetting, ResourceReadOnlyError
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError
+
+        tags = self.tags_for(entry)
+        size = self._size(entry.name, entry.value, entry.content_type, tags)
+        if size > MAX_KV_CHARS:
+            raise StoreError(
+                f"key-value would be {size} characters with its tags; App Configuration allows at most "
+                f"{MAX_KV_CHARS}",
+                field=entry.name,
+            )
+        setting = ConfigurationSetting(
+            key=entry.name, label=self.label, value=entry.value, content_type=entry.content_type, tags=tags
+        )
+        try:
+            if current is None:
+                self.client.add_configuration_setting(setting)  # If-None-Match: *
+            else:
+                etag = current.handle.etag if current.handle else None
+                self.client.set_configuration_setting(
+                    setting, match_condition=MatchConditions.IfNotModified, etag=etag
+                )
+        except ResourceExistsError:
+            raise ConflictError(
+                "exists and is not managed by secret-manager-functions", field=entry.name
+            ) from None
+        except ResourceModifiedError:
+            raise StoreError(
+                "changed in App Configuration since it was listed (ETag mismatch); not overwritten, "
+                "the next sync plans again",
+                field=entry.name,
+            ) from None
+        except ResourceReadOnlyError:
+            raise StoreError(
+                "key-value is locked (read-only) in App Configuration", field=entry.name
+            ) from None
+        except AzureError as exc:
+            raise store_error(exc, op="writing App Configuration key-value", name=entry.name) from None
+
+    def delete(self, current: StoredEntry) -> None:
+        from azure.appconfiguration import ResourceReadOnlyError
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceModifiedError
+
+        handle = current.handle
+        if not current.managed or handle is None or (handle.label or None) != self.label:
+            raise StoreError("refusing to delete a key-value that is not ours (label or ownership)",
+                             field=current.name)  # fmt: skip
+        try:
+            self.client.delete_configuration_setting(
+                handle.key, label=self.label, etag=handle.etag, match_condition=MatchConditions.IfNotModified
+            )
+        except ResourceModifiedError:
+            raise StoreError(
+                "changed in App Configuration since it was listed (ETag mismatch); not deleted",
+                field=current.name,
+            ) from None
+        except ResourceReadOnlyError:
+            raise StoreError(
+                "key-value is locked (read-only) in App Configuration", field=current.name
+            ) from None
+        except AzureError as exc:
+            raise store_error(exc, op="deleting App Configuration key-value", name=current.name) from None
+
+    def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        out: dict[str, str] = {}
+        for entry in entries:
+            try:
+                setting = self.client.get_configuration_setting(entry.name, label=self.label)
+            except ResourceNotFoundError:
+                continue
+            except AzureError as exc:
+                raise store_error(exc, op="reading App Configuration key-value", name=entry.name) from None
+            if setting is not None:
+                out[entry.name] = setting.value or ""
+        return out
+
+    def close(self) -> None:
+        """Clients are cached per process (warm invocations reuse them): nothing to release."""
