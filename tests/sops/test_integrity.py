@@ -1,0 +1,175 @@
+"""Integrity: tampered files get the same verdict from us as from `sops -d`.
+
+Verdict classes: ok, MAC mismatch (sops exit 51 / MacMismatchError) or another error.
+Errors name the file and never carry a decrypted value or key material.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from core.errors import DecryptError
+from core.sops import KeyRing, MacMismatchError, NotEncryptedError, decrypt, detect_format
+from tests.sops.conftest import AgeKey, Sops, classify_rc, make_age_key
+from tests.support.leakcheck import LeakCheck
+
+YAML = """\
+first: alpha-secret-1
+second: bravo-secret-2
+# a comment
+third:
+  nested: charlie-secret-3
+  list: [delta-secret-4, echo-secret-5]
+note_unencrypted: visible-note
+count_unencrypted: 7
+"""
+DOTENV = "A=alpha-secret-1\nB=bravo-secret-2\n#comment\nC_unencrypted=visible-note\n"
+SECRETS = ["alpha-secret-1", "bravo-secret-2", "charlie-secret-3", "delta-secret-4", "echo-secret-5"]
+
+
+def _lines(data: bytes) -> list[str]:
+    return data.decode().split("\n")
+
+
+def _swap_lines(data: bytes, a: str, b: str) -> bytes:
+    lines = _lines(data)
+    ia = next(i for i, ln in enumerate(lines) if ln.startswith(a))
+    ib = next(i for i, ln in enumerate(lines) if ln.startswith(b))
+    lines[ia], lines[ib] = lines[ib], lines[ia]
+    return "\n".join(lines).encode()
+
+
+def _swap_values(data: bytes, a: str, b: str, sep: str = ": ") -> bytes:
+    lines = _lines(data)
+    ia = next(i for i, ln in enumerate(lines) if ln.startswith(a + sep))
+    ib = next(i for i, ln in enumerate(lines) if ln.startswith(b + sep))
+    va = lines[ia].split(sep, 1)[1]
+    vb = lines[ib].split(sep, 1)[1]
+    lines[ia] = a + sep + vb
+    lines[ib] = b + sep + va
+    return "\n".join(lines).encode()
+
+
+def _sub(data: bytes, pattern: str, repl: str) -> bytes:
+    out, n = re.subn(pattern, repl, data.decode(), count=1, flags=re.M)
+    assert n == 1, pattern
+    return out.encode()
+
+
+def _edit_mac(data: bytes) -> bytes:
+    def flip(m: re.Match[str]) -> str:
+        s = m.group(1)
+        c = "A" if s[5] != "A" else "B"
+        return m.group(0).replace(s, s[:5] + c + s[6:])
+
+    return re.sub(r"mac\S*[:=] ?ENC\[AES256_GCM,data:([^,]+)", flip, data.decode(), count=1).encode()
+
+
+YAML_TAMPERS = {
+    "untouched": lambda d: d,
+    "reorder-entries": lambda d: _swap_lines(d, "first:", "second:"),
+    "swap-ciphertexts": lambda d: _swap_values(d, "first", "second"),
+    "rename-encrypted-key": lambda d: _sub(d, r"^first:", "primero:"),
+    "rename-unencrypted-key": lambda d: _sub(d, r"^note_unencrypted:", "other_unencrypted:"),
+    "edit-unencrypted-value": lambda d: _sub(d, r"visible-note", "edited-note"),
+    "edit-unencrypted-int": lambda d: _sub(d, r"count_unencrypted: 7", "count_unencrypted: 8"),
+    "edit-mac": _edit_mac,
+    "edit-lastmodified": lambda d: _sub(d, r'lastmodified: "(\d{4})', r'lastmodified: "1999'),
+    "drop-entry": lambda d: _sub(d, r"^second: .*\n", ""),
+    "corrupt-ciphertext": lambda d: _sub(d, r"^(first: ENC\[AES256_GCM,data:)(.)", r"\1A\2"),
+    "change-type-tag": lambda d: _sub(d, r"^(first: ENC\[.*type:)str\]", r"\1int]"),
+    "duplicate-comment-swap": lambda d: d.replace(b"#ENC[", b"#ENX[", 1),
+    "remove-mac": lambda d: _sub(d, r"^    mac: .*$", "    mac: ''"),
+}
+
+DOTENV_TAMPERS = {
+    "untouched": lambda d: d,
+    "reorder-entries": lambda d: _swap_lines(d, "A=", "B="),
+    "swap-ciphertexts": lambda d: _swap_values(d, "A", "B", "="),
+    "edit-unencrypted-value": lambda d: _sub(d, r"visible-note", "edited-note"),
+    "edit-mac": _edit_mac,
+    "rename-encrypted-key": lambda d: _sub(d, r"^A=", "Z="),
+}
+
+
+def _ours(data: bytes, name: str, key: AgeKey) -> tuple[str, Exception | None]:
+    try:
+        decrypt(data, detect_format(name), path=name, keyring=KeyRing(age_identities=[key.secret], env={}))
+    except MacMismatchError as exc:
+        return "mac", exc
+    except DecryptError as exc:
+        return "error", exc
+    return "ok", None
+
+
+@pytest.fixture(scope="module")
+def enc_yaml(sops_session: Sops, age_keys: list[AgeKey]) -> bytes:
+    return sops_session.encrypt("t.yaml", YAML, recipients=[age_keys[0]])
+
+
+@pytest.fixture(scope="module")
+def enc_dotenv(sops_session: Sops, age_keys: list[AgeKey]) -> bytes:
+    return sops_session.encrypt("t.env", DOTENV, recipients=[age_keys[0]])
+
+
+@pytest.mark.parametrize("tamper", list(YAML_TAMPERS))
+def test_yaml_tamper_verdict(
+    tamper: str, enc_yaml: bytes, sops_session: Sops, age_keys: list[AgeKey]
+) -> None:
+    data = YAML_TAMPERS[tamper](enc_yaml)
+    theirs = sops_session.decrypt("t.yaml", data, keys=[age_keys[0]])
+    verdict, exc = _ours(data, "t.yaml", age_keys[0])
+    assert verdict == classify_rc(theirs.rc), (tamper, theirs.rc, theirs.err[-300:], exc)
+    if exc is not None:
+        assert "t.yaml" in str(exc)
+        LeakCheck(SECRETS).scan(str(exc), repr(exc), where="error message")
+
+
+@pytest.mark.parametrize("tamper", list(DOTENV_TAMPERS))
+def test_dotenv_tamper_verdict(
+    tamper: str, enc_dotenv: bytes, sops_session: Sops, age_keys: list[AgeKey]
+) -> None:
+    data = DOTENV_TAMPERS[tamper](enc_dotenv)
+    theirs = sops_session.decrypt("t.env", data, keys=[age_keys[0]])
+    verdict, exc = _ours(data, "t.env", age_keys[0])
+    assert verdict == classify_rc(theirs.rc), (tamper, theirs.rc, theirs.err[-300:], exc)
+    if exc is not None:
+        LeakCheck(SECRETS).scan(str(exc), where="error message")
+
+
+def test_wrong_key(enc_yaml: bytes, sops_session: Sops) -> None:
+    stranger = make_age_key()
+    theirs = sops_session.decrypt("t.yaml", enc_yaml, keys=[stranger])
+    assert theirs.rc == 128
+    verdict, exc = _ours(enc_yaml, "t.yaml", stranger)
+    assert verdict == "error" and getattr(exc, "code", None) == 128
+    assert stranger.secret not in str(exc)
+
+
+def test_no_key_at_all(enc_yaml: bytes) -> None:
+    with pytest.raises(DecryptError) as ei:
+        decrypt(enc_yaml, "yaml", path="t.yaml", keyring=KeyRing(env={}))
+    assert ei.value.code == 128 and "t.yaml" in str(ei.value)
+
+
+def test_mac_only_encrypted_ignores_plain_edits(sops_session: Sops, age_keys: list[AgeKey]) -> None:
+    rule = (
+        "creation_rules:\n  - path_regex: .*\n"
+        f"    age: {age_keys[0].recipient}\n"
+        "    encrypted_regex: ^secret\n    mac_only_encrypted: true\n"
+    )
+    data = sops_session.encrypt("m.yaml", "secret: s3cr3t-value\nplain: visible\n", sops_yaml=rule)
+    edited = data.replace(b"plain: visible", b"plain: changed")
+    for blob, expected in ((data, "ok"), (edited, "ok"), (data.replace(b"secret:", b"secretX:"), "error")):
+        theirs = sops_session.decrypt("m.yaml", blob, keys=[age_keys[0]])
+        assert classify_rc(theirs.rc) == expected
+        assert _ours(blob, "m.yaml", age_keys[0])[0] == expected
+
+
+def test_not_encrypted() -> None:
+    with pytest.raises(NotEncryptedError):
+        decrypt(YAML.encode(), "yaml", path="plain.yaml", keyring=KeyRing(env={}))
+    with pytest.raises(NotEncryptedError):
+        decrypt(DOTENV.encode(), "dotenv", path="plain.env", keyring=KeyRing(env={}))
