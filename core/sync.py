@@ -302,8 +302,18 @@ def _name_and_check(
             ):
                 # App Configuration derives Key Vault references from the service's secrets.
                 by_store.setdefault("azure-app-configuration", [])
-            for kind in list(by_store):
-                by_store[kind] = store(kind).prepare(by_store[kind], by_store)
+            # Every store the config writes to may add entries (e.g. App Configuration's Key
+            # Vault references), so each is asked, the secret store first.
+            kinds = [secret_store(config)]
+            if config.configs.enabled:
+                kinds.append(config_store(config))
+            kinds += [k for k in by_store if k not in kinds]
+            for kind in kinds:
+                prepared = store(kind).prepare(by_store.get(kind, []), by_store)
+                if prepared:
+                    by_store[kind] = prepared
+                else:
+                    by_store.pop(kind, None)
             for entries in by_store.values():
                 for e in entries:
                     err = check_entry(e.store, e.name, e.value, e.source)

@@ -55,10 +55,10 @@ def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_transient_errors_are_retried_until_they_pass(repo: Path, tmp_path: Path) -> None:
     configs = load_config_file(write_config(tmp_path))
-    FlakySecrets.fail = 7  # more than one attempt's worth, spread over the entries
+    FlakySecrets.fail = core.apply.MAX_ATTEMPTS - 1  # however they fall, no entry runs out of tries
     report = run(configs, LocalDirSource(repo), apply=True, store_factory=factory(tmp_path))
     assert report.errors == []
-    assert FlakySecrets.attempts == 4 + 7  # every secret written once, plus the throttled tries
+    assert FlakySecrets.attempts == 4 + core.apply.MAX_ATTEMPTS - 1  # each written once + throttled tries
     assert len(LocalSecretStore(str(tmp_path / "store.db")).names()) == 4
 
 
