@@ -192,9 +192,18 @@ class GitCommitSource(SourceTree):
         return out
 
     def is_ancestor(self, older: str, newer: str) -> bool | None:
-        """Whether `older` is `newer` or one of its ancestors; None when it cannot be told
-        (an id that is not a full sha, or `newer` unknown to the server)."""
-        return self._f.is_ancestor(older, newer)
+        """Whether `older` is `newer` or one of its ancestors *in the branch's current
+        history*; None when it cannot be told (not a full sha, `newer` unknown).
+
+        With a known branch tip (`tip`), a `newer` that is no longer reachable from the tip
+        was force-pushed away: it is not "newer" than anything, and the answer is False. So
+        a reset of a branch to an older commit is applied, while a late delivery of an older
+        commit of the current history is still refused."""
+        answer = self._f.is_ancestor(older, newer)
+        if answer and self.tip and newer.lower() != self.tip and older.lower() != newer.lower():
+            if self._f.is_ancestor(newer, self.tip) is False:
+                return False
+        return answer
 
     @property
     def stats(self) -> dict[str, int]:
@@ -254,6 +263,7 @@ class _Fetcher:
         self.cache_path: str | None = None
         self.repo = self._open_repo(cache_dir)
         self._history: Any = None  # commits-only MemoryRepo for ancestry, made on demand
+        self._answers: dict[tuple[str, str], bool | None] = {}
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -348,8 +358,10 @@ class _Fetcher:
         self.stats["objects"] += max(0, _count(repo) - before)
         return result
 
-    def resolve_and_fetch(self, ref: str) -> tuple[str, str | None, str | None]:
-        """Fetch the commit `ref` names at depth 1. Returns (commit, full ref, remote tip)."""
+    def resolve_and_fetch(self, ref: str, branch: str | None = None) -> tuple[str, str | None, str | None]:
+        """Fetch the commit `ref` names at depth 1. Returns (commit, full ref, branch tip):
+        the tip is the server's current commit of `branch` (or of `ref` when it is a branch),
+        read from the same ref advertisement."""
         ref = ref.strip()
         if not ref:
             raise SourceError(f"no ref given for {self.url}")
@@ -361,9 +373,12 @@ class _Fetcher:
             candidates = [f"refs/heads/{ref}".encode(), f"refs/tags/{ref}".encode()]
             if ref == "HEAD":
                 candidates = [b"HEAD"]
-        found: dict[str, str | None] = {"ref": None, "sha": None}
+        found: dict[str, str | None] = {"ref": None, "sha": None, "tip": None}
+        branch_ref = f"refs/heads/{branch.removeprefix('refs/heads/')}".encode() if branch else None
 
         def wants(refs: dict[bytes, bytes], depth: int | None = None) -> list[bytes]:
+            if branch_ref is not None and refs.get(branch_ref):
+                found["tip"] = refs[branch_ref].decode()
             sha: bytes | None = None
             for name in candidates:
                 peeled = refs.get(name + b"^{}")
@@ -382,10 +397,12 @@ class _Fetcher:
             found["sha"] = sha.decode()
             return [] if self._has_commit(sha.decode()) else [sha]
 
-        if _FULL_SHA.match(low) and self._has_commit(low):
+        if _FULL_SHA.match(low) and self._has_commit(low) and branch_ref is None:
             return low, None, None  # already in the cache: nothing to ask the server
         with self._locked():
             prefixes = None if _SHORT_SHA.match(low) or ref == "HEAD" else candidates
+            if prefixes is not None and branch_ref is not None:
+                prefixes = [*prefixes, branch_ref]
             self._fetch(self.repo, wants, f"ref {ref}", depth=1, ref_prefix=prefixes)
             sha = found["sha"]
             if sha is None and _SHORT_SHA.match(low):
@@ -398,7 +415,9 @@ class _Fetcher:
             if not self._has_commit(sha):
                 raise SourceError(f"cannot fetch {self.url}: {ref} is not a commit")
             self._remember([sha])
-        tip = sha if found["ref"] else None
+        tip = found["tip"]
+        if tip is None and (found["ref"] or "").startswith("refs/heads/"):
+            tip = sha
         return sha, found["ref"], tip
 
     def _peel(self, sha: str) -> str:
@@ -484,6 +503,12 @@ class _Fetcher:
             return None
         if older == newer:
             return True
+        key = (older, newer)
+        if key not in self._answers:  # plan asks once per entry: answer once per pair
+            self._answers[key] = self._is_ancestor(older, newer)
+        return self._answers[key]
+
+    def _is_ancestor(self, older: str, newer: str) -> bool | None:
         o, n = older.encode(), newer.encode()
         for depth in _DEEPEN_STEPS:
             down = self._reaches(n, o)
@@ -542,14 +567,17 @@ def fetch_commit(
     token: str | None = None,
     username: str | None = None,
     cache_dir: str | None = None,
+    branch: str | None = None,
 ) -> GitCommitSource:
     """Fetch the commit `ref` names from `url` (depth 1) and return it as a source tree.
 
     `ref`: a branch (``main`` or ``refs/heads/main``), a tag, or a full or short commit id.
     `cache_dir`: keep the objects in a bare repository there (e.g. ``/tmp/git-cache``) and
     fetch only what is new on the next call; None keeps everything in memory.
+    `branch`: when `ref` is a commit id, also note that branch's current tip (same round
+    trip) so `is_ancestor` judges ordering against the branch's current history.
     Raises `SourceError` naming the URL (never the token).
     """
     fetcher = _Fetcher(url, token=token, username=username, cache_dir=cache_dir)
-    commit, full_ref, tip = fetcher.resolve_and_fetch(ref)
+    commit, full_ref, tip = fetcher.resolve_and_fetch(ref, branch)
     return GitCommitSource(fetcher, commit, ref=full_ref, tip=tip)

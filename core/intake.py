@@ -253,11 +253,22 @@ def _handle_push(
             token = token_resolver(cfg0)
             source = fetch_commit(url, ev.after, token=token,
                                   username=getattr(cfg0.source, "username", None),
-                                  cache_dir=cache_dir)  # fmt: skip
+                                  cache_dir=cache_dir, branch=ev.branch)  # fmt: skip
         except SyncError as exc:
             log.error("fetch failed", extra={"error": str(exc)})
             results.append({**base, "status": "error", "errors": [exc.to_dict()]})
             worst = 502 if isinstance(exc, SourceError) else 500
+            continue
+        if (
+            source.tip
+            and source.tip != source.commit
+            and source.is_ancestor(source.commit, source.tip) is False
+        ):
+            # The pushed commit is no longer on the branch (force-pushed away since): a late
+            # delivery must not bring abandoned values back.
+            source.close()
+            results.append({**base, "status": "superseded", "tip": source.tip,
+                            "reason": "the pushed commit is no longer on the branch"})  # fmt: skip
             continue
         try:
             changed = changed_paths_for(ev, source)

@@ -198,6 +198,26 @@ def test_force_push_rollback_is_applied(env, commit_files):
     assert value(configs, "local-configs", "svc02/dev/db.url") == "jdbc:pg://db2"
 
 
+def test_branch_reset_to_an_older_commit_is_applied(env, commit_files, git_server):
+    """`git reset --hard <old>; git push -f`: the old commit becomes the tip again. The
+    entries recorded from the abandoned commit are not "newer": the reset is applied."""
+    repo, configs, _ = env
+    deliver(configs, *github_push(repo.url, before=ZERO, after=repo.sha, secret=SECRET))
+    c2 = commit_files(repo, {svc_file(6): "db.url=oops\nfeature.x=on\n"})
+    deliver(configs, *github_push(repo.url, before=repo.sha, after=c2, modified=[svc_file(6)], secret=SECRET))
+    assert value(configs, "local-configs", "svc06/dev/db.url") == "oops"
+    git_server.set_branch(repo, "main", repo.sha)
+    h, b = github_push(repo.url, before=c2, after=repo.sha, commits=[], forced=True, secret=SECRET)
+    status, report, stores = deliver(configs, h, b)
+    assert report["results"][0]["report"]["summary"]["update"] == 1, report
+    assert value(configs, "local-configs", "svc06/dev/db.url") == "jdbc:pg://db6"
+    # A late (re)delivery of c2, which is no longer on the branch, changes nothing.
+    h, b = github_push(repo.url, before=repo.sha, after=c2, modified=[svc_file(6)], secret=SECRET)
+    status, report, stores = deliver(configs, h, b)
+    assert status == 200 and report["results"][0]["status"] == "superseded" and stores.calls() == 0
+    assert value(configs, "local-configs", "svc06/dev/db.url") == "jdbc:pg://db6"
+
+
 def test_other_branch_tag_and_delete_change_nothing(env, commit_files):
     repo, configs, _ = env
     commit_files(repo, {svc_file(1): "db.url=feature\n"}, branch="feature")
