@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
@@ -32,10 +31,13 @@ def resolve_source(source: str | None, ref: str | None, configs: list | None = N
     is_url = "://" in source or source.startswith("git@")
     if not is_url and ref is None:
         return LocalDirSource(source)
-    from core.git_fetch import fetch_commit
+    from core.intake import source_for
+    from core.webhook import normalize_repo_url
 
-    token = os.environ.get("GIT_TOKEN")
-    return fetch_commit(source, ref or "HEAD", token=token)
+    # Credentials: GIT_TOKEN, else the matching config's sourceRef.tokenSecret (its store).
+    key = normalize_repo_url(source)
+    match = next((c for c in configs or [] if c.source.url and normalize_repo_url(c.source.url) == key), None)
+    return source_for(source, ref or "HEAD", config=match)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:

@@ -353,9 +353,9 @@ def resync(
 def source_for(url: str, ref: str, *, config: Any = None, token: str | None = None,
                cache_dir: str | None = None) -> GitCommitSource:  # fmt: skip
     """`fetch_commit` with the config's credentials (used by the CLI's ``--source URL``)."""
-    if token is None and config is not None:
-        token = default_token_resolver()(config)
     if token is None:
         token = os.environ.get("GIT_TOKEN") or None
+    if token is None and config is not None:
+        token = default_token_resolver()(config)
     username = getattr(getattr(config, "source", None), "username", None)
     return fetch_commit(url, ref, token=token, username=username, cache_dir=cache_dir)
