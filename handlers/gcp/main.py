@@ -49,7 +49,7 @@ import functions_framework  # noqa: E402
 
 from core.config import parse_config_text  # noqa: E402
 from core.intake import handle_webhook, webhook_secret  # noqa: E402
-from core.intake import resync as intake_resync
+from core.intake import resync as intake_resync  # noqa: E402
 from core.webhook import Ignored, Rejected, verify_and_parse  # noqa: E402
 
 HANDOFF_ENV = "SMF_HANDOFF_TOPIC"

@@ -1,0 +1,72 @@
+variable "project_id" {
+  description = "Project that holds the functions, the secrets and the parameters."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, the scheduler job and the source bucket."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "name" {
+  description = "Prefix of every resource name."
+  type        = string
+  default     = "smf"
+}
+
+variable "config_path" {
+  description = "The SecretManagerConfig YAML (one or more documents) the functions sync."
+  type        = string
+}
+
+variable "source_dir" {
+  description = "The function source assembled by infra/gcp/build.sh (main.py, core/, requirements.txt)."
+  type        = string
+  default     = "../../build/gcp-function"
+}
+
+variable "schedule" {
+  description = "Cron schedule of the full resync (drift check), in time_zone."
+  type        = string
+  default     = "*/30 * * * *"
+}
+
+variable "time_zone" {
+  type    = string
+  default = "Etc/UTC"
+}
+
+variable "age_key_secret_id" {
+  description = "Existing Secret Manager secret holding the SOPS age identity (AGE-SECRET-KEY-...). Its value is added out of band, never by Terraform."
+  type        = string
+  default     = "smf-sops-age-key"
+}
+
+variable "git_token_secret_id" {
+  description = "Optional existing secret holding a Git token for private HTTPS repositories (empty: none)."
+  type        = string
+  default     = ""
+}
+
+variable "parameter_manager" {
+  description = "Grant Parameter Manager permissions (configs.store: ParameterManager)."
+  type        = bool
+  default     = true
+}
+
+variable "webhook_timeout_seconds" {
+  type    = number
+  default = 60
+}
+
+variable "resync_timeout_seconds" {
+  description = "Timeout of the resync function (Pub/Sub-triggered 2nd gen functions allow up to 540 s)."
+  type        = number
+  default     = 540
+}
+
+variable "max_instances" {
+  type    = number
+  default = 3
+}
