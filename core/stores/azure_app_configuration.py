@@ -6,8 +6,7 @@ and key when no template is set. The **label** is ``provider.azure.appConfig.lab
 (``{environment}`` may be used in it; an empty string means "no label") and defaults to the
 environment, so one key holds one value per environment.
 
-* **Listing**: one paged ``GET /kv?label=<ours>&$Select=key,label,content_type,etag,tags,locked``
-  (100 per page, values not transferred). Ownership, owner, provenance and the fingerprint
+* **Listing**: one paged ``GET /kv?label=<ours>`` (100 per page). Ownership, owner, provenance and the fingerprint
   are tags on each key-value.
 * **ETags**: a create is ``If-None-Match: *`` (an entry that appeared since the listing is a
   `ConflictError`); an update or delete is ``If-Match: <etag from the listing>``, so a
@@ -63,7 +62,10 @@ if TYPE_CHECKING:
 MAX_KV_CHARS = 10_000
 KEY_VAULT_REF_CONTENT_TYPE = "application/vnd.microsoft.appconfig.keyvaultref+json;charset=utf-8"
 KEY_VAULT_STORE = "azure-key-vault"
-LIST_FIELDS = ["key", "label", "content_type", "etag", "tags", "locked"]
+#: Fields listed. ``value`` is included although plan does not need it: azure-appconfiguration
+#: (1.9/1.10) fails to parse a listed Key Vault reference without its value (json.loads(None)).
+#: App Configuration values are configs and reference URIs, never secrets.
+LIST_FIELDS = ["key", "label", "value", "content_type", "etag", "tags", "locked"]
 
 
 @dataclass

@@ -7,7 +7,7 @@ import pytest
 from core.errors import StoreError
 from core.model import ListQuery, StoredEntry
 from core.naming import NameContext, rules_for
-from core.stores import open_store
+from core.stores import _azure, open_store
 from core.stores.azure_key_vault import KeyVaultHandle, KeyVaultStore
 from core.stores.base import ConflictError
 from tests.azure.conftest import azure_config, entry
@@ -31,7 +31,13 @@ def listing(store: KeyVaultStore, *names: str, owners: set[str] | None = None) -
     return {e.name: e for e in got}
 
 
-def test_create_tags_content_type_and_listing(store: KeyVaultStore, key_vault: FakeKeyVault) -> None:
+def test_create_tags_content_type_and_listing(key_vault: FakeKeyVault, app_config) -> None:  # type: ignore[no-untyped-def]
+    from azure.keyvault.secrets._shared import http_challenge_cache
+
+    _azure.clear_caches()  # a fresh client and no cached challenge: it starts with the probe
+    http_challenge_cache.clear()
+    store = open_store(KV, azure_config(key_vault, app_config))
+    assert isinstance(store, KeyVaultStore)
     store.put(entry(KV, "orders-dev-db-password", "pa55-w0rd-orders"), None)
     assert key_vault.value("orders-dev-db-password") == "pa55-w0rd-orders"
     tags = key_vault.tags("orders-dev-db-password")
