@@ -27,7 +27,9 @@ class KeyRing:
         caller, e.g. read from the cloud secret store named in the sync config.
     env: environment to read SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_DECRYPTION_ORDER,
         VAULT_ADDR, VAULT_TOKEN, AWS_ENDPOINT_URL... from (default: os.environ).
-    gcp_kms_client_factory / azure_credential: optional injections for the cloud sources.
+    gcp_kms_client_factory: builds the KeyManagementServiceClient (default: the SDK's own).
+    azure_credential / azure_client_kwargs: credential (default DefaultAzureCredential) and
+        extra CryptographyClient options (e.g. connection_verify) for Azure Key Vault.
     """
 
     def __init__(
@@ -37,11 +39,13 @@ class KeyRing:
         *,
         gcp_kms_client_factory: Callable[[], Any] | None = None,
         azure_credential: Any | None = None,
+        azure_client_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         self.age_identities = list(age_identities or [])
         self.env: dict[str, str] = dict(os.environ if env is None else env)
         self.gcp_kms_client_factory = gcp_kms_client_factory
         self.azure_credential = azure_credential
+        self.azure_client_kwargs = dict(azure_client_kwargs or {})
         order = self.env.get("SOPS_DECRYPTION_ORDER", "")
         parsed = [p.strip() for p in order.split(",") if p.strip()]
         self.decryption_order: tuple[str, ...] = tuple(parsed) or DEFAULT_DECRYPTION_ORDER

@@ -39,7 +39,8 @@ def decrypt(ref: MasterKeyRef, ring: KeyRing) -> bytes:
         from azure.keyvault.keys.crypto import CryptographyClient, EncryptionAlgorithm
 
         client = ring.cached_client(
-            ("azure_kv", key_id), lambda: CryptographyClient(key_id, credential=_credential(ring))
+            ("azure_kv", key_id),
+            lambda: CryptographyClient(key_id, credential=_credential(ring), **ring.azure_client_kwargs),
         )
         result = client.decrypt(EncryptionAlgorithm.rsa_oaep_256, blob)
     except Exception as exc:  # noqa: BLE001 - azure.core errors
