@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -113,9 +114,13 @@ def store_error(exc: Exception, action: str, name: str, *, secret: bytes | str |
     return StoreError(f"{action} failed: {kind}: {message}", transient=transient, field=name)
 
 
+_COUNT_LOCK = threading.Lock()
+
+
 def call(counter: dict[str, int], method: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run one SDK call, counting it under `method` (benchmarks and tests read the counts)."""
-    counter[method] = counter.get(method, 0) + 1
+    with _COUNT_LOCK:  # apply and drift reads run calls from several threads
+        counter[method] = counter.get(method, 0) + 1
     return fn(*args, **kwargs)
 
 

@@ -111,10 +111,11 @@ class ParameterStore(Store):
                 if self.tier == "Standard"
                 else "the Advanced tier"
             )
+            path, _, key = entry.source.rpartition(":")
             raise NamingError(
-                f"value is {size} bytes; {KIND} allows at most {limit} in {tier_note}",
-                path=entry.source.split(":", 1)[0] or None,
-                field=entry.name,
+                f"{KIND} {entry.name!r}: value is {size} bytes; at most {limit} fit in {tier_note}",
+                path=path or None,
+                field=key or entry.name,
             )
         if self.tier == "Advanced" or current_tier == "Advanced":
             return "Advanced"

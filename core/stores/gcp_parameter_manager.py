@@ -360,13 +360,15 @@ class ParameterManagerStore(Store):
             raise
 
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for entry in entries:
+        """Newest payloads, read `max_concurrency` parameters at a time."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(entry: StoredEntry) -> tuple[str, bytes | None]:
             path = (entry.handle or {}).get("path") or self.parameter_path(entry.name)
-            data = self._latest_payload(path)
-            if data is not None:
-                out[entry.name] = data.decode("utf-8", "replace")
-        return out
+            return entry.name, self._latest_payload(path)
+
+        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
+            return {n: d.decode("utf-8", "replace") for n, d in pool.map(one, entries) if d is not None}
 
     def render(self, name: str) -> str:
         """The newest version of a parameter rendered (secret references resolved)."""

@@ -282,22 +282,22 @@ class SecretManagerStore(Store):
         return bytes(resp.payload.data).decode("utf-8")
 
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for entry in entries:
+        """Latest values, read `max_concurrency` at a time (drift checks read every entry)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(entry: StoredEntry) -> tuple[str, str | None]:
             path = (entry.handle or {}).get("path") or self.secret_path(entry.name)
             try:
-                resp = _gcp.call(
-                    self.calls,
-                    "access_secret_version",
-                    self.client.access_secret_version,
-                    name=f"{path}/versions/latest",
-                )
-            except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
+                resp = _gcp.call(self.calls, "access_secret_version", self.client.access_secret_version,
+                                 name=f"{path}/versions/latest")  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - mapped below
                 if _gcp.is_kind(exc, "NotFound", "FailedPrecondition"):
-                    continue
+                    return entry.name, None
                 raise _gcp.store_error(exc, "access_secret_version", entry.name) from None
-            out[entry.name] = bytes(resp.payload.data).decode("utf-8", "replace")
-        return out
+            return entry.name, bytes(resp.payload.data).decode("utf-8", "replace")
+
+        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
+            return {name: value for name, value in pool.map(one, entries) if value is not None}
 
     def version_states(self, name: str) -> dict[int, str]:
         """Version number → state name of one secret (for tests and operators)."""

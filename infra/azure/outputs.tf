@@ -1,0 +1,21 @@
+output "function_app_name" {
+  value = azurerm_function_app_flex_consumption.app.name
+}
+
+output "webhook_url" {
+  description = "Point the Git host's push webhook here (content type application/json)."
+  value       = "https://${azurerm_function_app_flex_consumption.app.default_hostname}/api/${local.webhook_route}"
+}
+
+output "principal_id" {
+  description = "The app's managed identity (holds the two role assignments)."
+  value       = azurerm_function_app_flex_consumption.app.identity[0].principal_id
+}
+
+output "functions" {
+  value = local.functions
+}
+
+output "queue_name" {
+  value = azurerm_storage_queue.sync.name
+}
