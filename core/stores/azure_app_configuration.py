@@ -302,18 +302,20 @@ class AppConfigurationStore(Store):
             raise store_error(exc, op="deleting App Configuration key-value", name=current.name) from None
 
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
+        """Current values for drift detection, from one label-scoped listing (100 per page)
+        rather than one GET per key."""
+        from azure.core.exceptions import AzureError
 
+        wanted = {e.name for e in entries}
         out: dict[str, str] = {}
-        for entry in entries:
-            try:
-                setting = self.client.get_configuration_setting(entry.name, label=self.label)
-            except ResourceNotFoundError:
-                continue
-            except AzureError as exc:
-                raise store_error(exc, op="reading App Configuration key-value", name=entry.name) from None
-            if setting is not None:
-                out[entry.name] = setting.value or ""
+        try:
+            for s in self.client.list_configuration_settings(
+                label_filter=self.label_filter, fields=LIST_FIELDS
+            ):
+                if s.key in wanted and (s.label or None) == self.label:
+                    out[s.key] = s.value or ""
+        except AzureError as exc:
+            raise store_error(exc, op="reading App Configuration key-values") from None
         return out
 
     def close(self) -> None:

@@ -214,20 +214,25 @@ class KeyVaultStore(Store):
             raise store_error(exc, op="deleting Key Vault secret", name=name) from None
 
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
+        """Current values for drift detection: one GET per secret (Key Vault has no batch
+        read), `max_concurrency` at a time."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-        out: dict[str, str] = {}
-        for entry in entries:
-            if entry.deleted:
-                continue
+        def read(entry: StoredEntry) -> tuple[str, str | None]:
             name = entry.handle.name if entry.handle else entry.name
             try:
-                out[entry.name] = self.client.get_secret(name).value or ""
+                return entry.name, self.client.get_secret(name).value or ""
             except ResourceNotFoundError:
-                continue
+                return entry.name, None
             except AzureError as exc:
                 raise store_error(exc, op="reading Key Vault secret", name=name) from None
-        return out
+
+        live = [e for e in entries if not e.deleted]
+        with ThreadPoolExecutor(max_workers=max(1, min(self.max_concurrency, len(live)))) as pool:
+            results = list(pool.map(read, live))
+        return {name: value for name, value in results if value is not None}
 
     def read_secret(self, name: str) -> str:
         from azure.core.exceptions import AzureError
