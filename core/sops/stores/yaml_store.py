@@ -28,7 +28,10 @@ _PLAIN = "!sops-plain"
 _QUOTED = "!sops-quoted"
 _T = "tag:yaml.org,2002:"
 
-_Parser = getattr(yaml, "CParser", None) or yaml.parser.Parser
+try:  # libyaml's parser when PyYAML was built with it (much faster), else pure Python
+    from yaml.cyaml import CParser as _Parser
+except ImportError:  # pragma: no cover
+    _Parser = yaml.parser.Parser  # type: ignore[assignment,misc]
 
 
 class _Composer(_Parser, yaml.resolver.BaseResolver):  # type: ignore[misc,valid-type]
@@ -507,6 +510,14 @@ def _double_quoted(s: str) -> str:
     return "".join(out)
 
 
+_PY_RESOLVER = yaml.resolver.Resolver()
+_PY_STR = _T + "str"
+
+
+def _pyyaml_retypes(s: str) -> bool:
+    return _PY_RESOLVER.resolve(ScalarNode, s, (True, False)) != _PY_STR
+
+
 def _str_style(s: str, key: bool) -> str:
     """Which style go-yaml picks for a string: 'plain', 'single', 'double' or 'literal'."""
     a = _analyze(s)
@@ -516,6 +527,10 @@ def _str_style(s: str, key: bool) -> str:
         return "literal"
     resolved = go_resolve(s)
     can_plain = isinstance(resolved, str) and not (_BASE60.match(s) or s in _OLD_BOOL)
+    if can_plain and _pyyaml_retypes(s):
+        # go-yaml would print it plain, but a YAML 1.1 reader (PyYAML) would not read it back
+        # as a string ('1_000', '0b101', '=', '<<'...): quote it so every reader agrees.
+        can_plain = False
     if key and a["multiline"]:
         return "double"
     if can_plain:
