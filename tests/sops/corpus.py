@@ -165,3 +165,42 @@ commented: secret-by-comment
 uncommented: visible-by-comment
 other: plain-or-not
 """
+
+COMMENT_RULES_YAML = """\
+list:
+  - a
+  # sops:enc
+  - secret-item
+  - b
+  # sops:plain
+  - visible
+map:
+  # sops:enc
+  k: v
+  j: w
+"""
+
+COMMENTS_YAML = """\
+# head 1
+# head 2
+a: 1
+# before list
+l:
+  # first in list
+  - x
+  - k: v
+    # inside item map
+    k2: v2
+  - - nested
+    # inside nested list
+    - n2
+m:
+  # first in map
+  deep:
+    # deeper
+    x: 1
+    # foot of deep
+  # foot of m
+z: last
+# final comment
+"""

@@ -25,9 +25,16 @@ def _sops_yaml(rule: str, recipients: list[AgeKey]) -> str:
     )
 
 
+def _comments(text: bytes) -> list[str]:
+    return sorted(ln.strip() for ln in text.decode().split("\n") if ln.strip().startswith("#"))
+
+
 def assert_same(fmt: str, ours: bytes, theirs: bytes) -> None:
+    if b"ENC[AES256_GCM" not in theirs:
+        assert b"ENC[AES256_GCM" not in ours  # every comment and value decrypted
     if fmt == "yaml":
         assert list(yaml.safe_load_all(ours)) == list(yaml.safe_load_all(theirs))
+        assert _comments(ours) == _comments(theirs)
     elif fmt == "json":
         assert json.loads(ours) == json.loads(theirs)
     else:
@@ -46,7 +53,7 @@ CASES = [
     (
         "flat-yaml-to-dotenv",
         "flat.yaml",
-        "A: 1\nB: two\nC: 2.5\nD: true\nE: ''\n",
+        "A: 1\nB: two\nC: 2.5\nD: true\nE: ''\nT: 2024-01-02T10:00:00.5+02:00\nF: 1e20\nG: 7.0\n",
         [],
         None,
         ["dotenv", "ini"],
@@ -107,6 +114,31 @@ CASES = [
         [],
         "encrypted_regex: PASSWORD\nmac_only_encrypted: true",
         ["dotenv"],
+    ),
+    ("comments", "c.yaml", corpus.COMMENTS_YAML, [], None, ["yaml", "json"]),
+    (
+        "comments-multi",
+        "cm.yaml",
+        "# d1\na: 1\n# end d1\n---\n# d2\nb:\n  # in b\n  c: 2\n",
+        [],
+        None,
+        ["yaml"],
+    ),
+    (
+        "comment-regex-list-enc",
+        "cl.yaml",
+        corpus.COMMENT_RULES_YAML,
+        [],
+        "encrypted_comment_regex: sops:enc",
+        ["yaml"],
+    ),
+    (
+        "comment-regex-list-plain",
+        "cl.yaml",
+        corpus.COMMENT_RULES_YAML,
+        [],
+        "unencrypted_comment_regex: sops:plain",
+        ["yaml"],
     ),
     ("regex-json", "r.json", corpus.JSON, ["--encrypted-regex", "^(name|list|a)$"], None, ["json"]),
     ("regex-ini", "r.ini", corpus.INI, ["--encrypted-regex", "^(password|name)$"], None, ["ini"]),

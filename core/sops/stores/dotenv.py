@@ -51,10 +51,8 @@ def load(data: bytes) -> tuple[list[Branch], dict[str, Any] | None]:
 
 
 def has_metadata(data: bytes) -> bool:
-    for line in data.split(b"\n"):
-        if line.startswith(b"sops_mac=") or line.startswith(b"sops_lastmodified="):
-            return True
-    return False
+    """A `sops_mac=` line (sops writes the metadata keys last, sorted)."""
+    return data.startswith(b"sops_mac=") or b"\nsops_mac=" in data
 
 
 def _enc(s: str) -> bytes:
