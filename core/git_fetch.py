@@ -51,6 +51,9 @@ CACHE_KEEP_REFS = 16
 #: A cache with more packs than this is thrown away and started again.
 CACHE_MAX_PACKS = 64
 _DEEPEN_STEPS: tuple[int | None, ...] = (32, 512, None)
+#: Seconds an HTTP(S) request may wait for the server (``GIT_HTTP_TIMEOUT``).
+HTTP_TIMEOUT = float(os.environ.get("GIT_HTTP_TIMEOUT") or 30)
+_SCP_URL = re.compile(r"^(?:[A-Za-z0-9._-]+@)?([A-Za-z0-9.-]+):(?!//)([^\\].*)$")
 
 _cache_locks: dict[str, threading.Lock] = {}
 _cache_locks_guard = threading.Lock()
@@ -76,6 +79,19 @@ def token_username(url: str) -> str:
     if "gitlab" in host:
         return "oauth2"
     return "git"
+
+
+def https_url_for(url: str) -> str:
+    """The HTTPS form of an SSH URL (``git@host:owner/repo.git``, ``ssh://git@host/...``):
+    functions have no SSH keys or ssh binary, but the same token works over HTTPS."""
+    if url.startswith(("ssh://", "git+ssh://")):
+        parts = urlsplit(url)
+        return f"https://{parts.hostname}{parts.path}"
+    if "://" not in url and not url.startswith(("/", ".")):
+        m = _SCP_URL.match(url)
+        if m and "." in m.group(1):
+            return f"https://{m.group(1)}/{m.group(2).lstrip('/')}"
+    return url
 
 
 def is_zero_sha(sha: str | None) -> bool:
@@ -236,6 +252,8 @@ class _Fetcher:
         username: str | None,
         cache_dir: str | None,
     ):
+        if token:
+            url = https_url_for(url)
         parts = urlsplit(url) if "://" in url else None
         if parts is not None and parts.scheme in ("http", "https") and "@" in parts.netloc:
             # Credentials embedded in the URL are taken out of it and used like `token`.
@@ -252,10 +270,13 @@ class _Fetcher:
         self._secret = token
         self.stats = {"fetches": 0, "objects": 0}
         from dulwich.client import get_transport_and_path
+        from dulwich.config import ConfigDict
 
-        kwargs: dict[str, Any] = {}
+        config = ConfigDict()
+        config.set((b"http",), b"timeout", str(HTTP_TIMEOUT).encode())
+        kwargs: dict[str, Any] = {"config": config}
         if token and parts is not None and parts.scheme in ("http", "https"):
-            kwargs = {"username": username or token_username(url), "password": token}
+            kwargs.update(username=username or token_username(url), password=token)
         try:
             self.client, self.path = get_transport_and_path(url, **kwargs)
         except Exception as exc:  # noqa: BLE001 - any parse failure is a bad URL

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from core.errors import SourceError
-from core.git_fetch import fetch_commit, redact_url, token_username
+from core.git_fetch import fetch_commit, https_url_for, redact_url, token_username
 
 FILES = {
     "README.md": "# config repo\n",
@@ -197,3 +197,11 @@ def test_helpers():
     assert token_username("https://gitlab.example.com/a/b") == "oauth2"
     assert token_username("https://bitbucket.org/a/b") == "x-token-auth"
     assert token_username("https://gitea.example.com/a/b") == "git"
+
+
+def test_ssh_urls_become_https_with_a_token():
+    assert https_url_for("git@github.com:acme/repo.git") == "https://github.com/acme/repo.git"
+    assert https_url_for("ssh://git@gitlab.example.com:22/g/p.git") == "https://gitlab.example.com/g/p.git"
+    assert https_url_for("https://github.com/a/b") == "https://github.com/a/b"
+    assert https_url_for("/srv/git/repo.git") == "/srv/git/repo.git"
+    assert https_url_for("C:/repos/x") == "C:/repos/x"  # no dot in "C": not a host
