@@ -157,6 +157,7 @@ def bitbucket_push(
     forced: bool = False,
     secret: str,
     extra_changes: list[dict[str, Any]] | None = None,
+    html: str | None = None,
 ) -> tuple[dict[str, str], bytes]:
     def side(sha: str | None) -> dict[str, Any] | None:
         if sha is None:
@@ -178,7 +179,7 @@ def bitbucket_push(
             "type": "repository",
             "full_name": full_name,
             "name": full_name.split("/")[-1],
-            "links": {"html": {"href": f"https://bitbucket.org/{full_name}"}},
+            "links": {"html": {"href": html or f"https://bitbucket.org/{full_name}"}},
             "scm": "git",
         },
         "push": {"changes": [change, *(extra_changes or [])]},

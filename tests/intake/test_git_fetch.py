@@ -104,15 +104,17 @@ def test_unknown_ref_and_commit(git_server, repo):
         fetch_commit("git://127.0.0.1:1/none.git", "main")  # nothing listens on port 1
 
 
-def test_force_push_and_deleted_branch(git_server, repo, commit_files):
+@pytest.mark.parametrize("scheme", ["git", "http"])
+def test_force_push_and_deleted_branch(git_server, repo, commit_files, scheme):
+    url, token = _urls(git_server, repo)[scheme]
     c2 = commit_files(repo, {"README.md": "2\n"})
     c3 = commit_files(repo, {"README.md": "3\n"})
     # Force-push: main moves to a new commit on top of the first one; c2, c3 are orphaned.
     c3b = commit_files(repo, {"README.md": "3b\n"}, parent=repo.sha)
-    src = fetch_commit(repo.url, "main")
+    src = fetch_commit(url, "main", token=token)
     assert src.commit == c3b and src.read("README.md") == b"3b\n"
     # The orphaned commit is still served by id (allowAnySHA1InWant) until gc.
-    assert fetch_commit(repo.url, c3).read("README.md") == b"3\n"
+    assert fetch_commit(url, c3, token=token).read("README.md") == b"3\n"
     assert src.is_ancestor(repo.sha, c3b) is True
     assert src.is_ancestor(c2, c3b) is False and src.is_ancestor(c3, c3b) is False
     assert src.is_ancestor(c3b, c3) is False
@@ -122,8 +124,8 @@ def test_force_push_and_deleted_branch(git_server, repo, commit_files):
     feature = git_server.rev_parse(repo, "feature")
     git_server.delete_branch(repo, "feature")
     with pytest.raises(SourceError, match="no branch"):
-        fetch_commit(repo.url, "feature")
-    assert fetch_commit(repo.url, feature).commit == feature
+        fetch_commit(url, "feature", token=token)
+    assert fetch_commit(url, feature, token=token).commit == feature
 
 
 def test_changed_paths_tree_diff(repo, commit_files):
@@ -157,12 +159,14 @@ def test_is_ancestor_deepens_only_as_needed(repo, commit_files):
     assert src.stats["fetches"] > fetches  # history was fetched on demand
 
 
-def test_thousands_of_files(make_repo, tmp_path):
+@pytest.mark.parametrize("scheme", ["git", "http"])
+def test_thousands_of_files(git_server, make_repo, tmp_path, scheme):
     files = {f"services/s{i // 10:03d}/deployment-configuration/profiles/dev/f{i % 10}.env": f"K={i}\n"
              for i in range(3000)}  # fmt: skip
     repo = make_repo(files)
     before = set(os.listdir(tmp_path))
-    src = fetch_commit(repo.url, "main")
+    url, token = _urls(git_server, repo)[scheme]
+    src = fetch_commit(url, "main", token=token)
     dirs = src.walk_dirs()
     assert len([d for d in dirs if d.endswith("/dev")]) == 300
     assert src.read("services/s123/deployment-configuration/profiles/dev/f7.env") == b"K=1237\n"

@@ -19,7 +19,7 @@ from core.config import parse_config_text
 from core.intake import DeliveryCache, handle_webhook, resync, webhook_secret
 from core.model import DesiredEntry
 from core.stores import open_store
-from tests.intake.payloads import ZERO, generic_push, github_push, gitlab_push
+from tests.intake.payloads import ZERO, bitbucket_push, generic_push, github_push, gitlab_push
 from tests.support.leakcheck import LeakCheck
 
 SECRET = "hook-secret-7f3a9c"
@@ -235,13 +235,37 @@ def test_other_branch_tag_and_delete_change_nothing(env, commit_files):
 
 
 def test_rejected_requests_fetch_nothing(env, git_server):
-    repo, configs, _ = env
-    h, b = github_push(repo.url, before=ZERO, after=repo.sha, secret="not-the-secret")
+    repo, _, db = env
+    url = git_server.http_url(repo)
+    configs = parse_config_text(config_yaml(url, db), "c.yaml")
+    seen = len(git_server.requests)
+    h, b = github_push(url, before=ZERO, after=repo.sha, secret="not-the-secret")
     status, report, stores = deliver(configs, h, b)
     assert status == 403 and report["status"] == "rejected" and stores.calls() == 0
     # GitLab-format request to a hook configured for GitHub: refused.
-    h, b = gitlab_push(repo.url, before=ZERO, after=repo.sha, secret=SECRET)
+    h, b = gitlab_push(url, before=ZERO, after=repo.sha, secret=SECRET)
     assert deliver(configs, h, b)[0] == 401
+    h, b = github_push(url, before=ZERO, after=repo.sha, secret=SECRET)
+    assert deliver(configs, {k: v for k, v in h.items() if "Signature" not in k}, b)[0] == 401
+    assert deliver(configs, h, b[:-1])[0] == 403  # truncated
+    assert deliver(configs, h, b + b" " * 9_000_000)[0] == 413  # oversized
+    assert len(git_server.requests) == seen  # the Git server was never contacted
+
+
+def test_bitbucket_push_of_two_branches_syncs_both(env, commit_files, tmp_path):
+    repo, _, _ = env
+    prod = commit_files(repo, {svc_file(0): "db.url=prod\nfeature.x=on\n"}, branch="prod", parent=repo.sha)
+    text = config_yaml(repo.url, tmp_path / "main.db") + "---" + config_yaml(
+        repo.url, tmp_path / "prod.db", branch="prod").replace("name: svc-dev", "name: svc-prod")  # fmt: skip
+    configs = parse_config_text(text.replace("provider: github", "provider: bitbucket"), "c.yaml")
+    other = {"new": {"type": "branch", "name": "prod", "target": {"hash": prod}}, "old": None,
+             "created": True, "closed": False, "forced": False}  # fmt: skip
+    h, b = bitbucket_push("acme/x", before=None, after=repo.sha, secret=SECRET, extra_changes=[other],
+                          html=repo.url)  # fmt: skip
+    status, report, _ = deliver(configs, h, b)
+    assert status == 200 and [r["configs"] for r in report["results"]] == [["svc-dev"], ["svc-prod"]]
+    assert value(configs[:1], "local-configs", "svc00/dev/db.url") == "jdbc:pg://db0"
+    assert value(configs[1:], "local-configs", "svc00/dev/db.url") == "prod"
 
 
 def test_fetch_failure_is_502_and_can_be_retried(env, git_server, tmp_path):
