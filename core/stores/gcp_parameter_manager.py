@@ -217,9 +217,8 @@ class ParameterManagerStore(Store):
 
     # -- Store -------------------------------------------------------------------------
     def list_entries(self, query: ListQuery) -> list[StoredEntry]:
+        # Filtered here, not by the server: unmanaged entries named in the query count too.
         request: dict[str, Any] = {"parent": self.parent, "page_size": 1000}
-        if not query.names:
-            request["filter"] = f"labels.{_gcp.MANAGED_BY_KEY}={_gcp.MANAGED_BY_VALUE}"
         out: list[StoredEntry] = []
         try:
             for param in _gcp.call(

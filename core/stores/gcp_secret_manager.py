@@ -120,10 +120,9 @@ class SecretManagerStore(Store):
 
     # -- Store -------------------------------------------------------------------------
     def list_entries(self, query: ListQuery) -> list[StoredEntry]:
+        # No server-side filter: unmanaged entries named in the query must be seen too (as
+        # conflicts), and one page holds 25,000 secrets, so filtering here costs nothing.
         request = {"parent": self.parent, "page_size": 25000}
-        if not query.names:
-            # Only managed entries are wanted: let a real server filter (emulators ignore it).
-            request["filter"] = f"labels.{_gcp.MANAGED_BY_KEY}={_gcp.MANAGED_BY_VALUE}"
         pager = self._call("list_secrets", self.parent, request=request)
         out: list[StoredEntry] = []
         try:

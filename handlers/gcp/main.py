@@ -87,10 +87,12 @@ class CloudLoggingFormatter(logging.Formatter):
 
 def _setup_logging() -> logging.Logger:
     root = logging.getLogger()
-    if not any(isinstance(h.formatter, CloudLoggingFormatter) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(CloudLoggingFormatter())
-        root.addHandler(handler)
+    for old in [h for h in root.handlers if getattr(h, "smf_cloud_logging", False)]:
+        root.removeHandler(old)  # this module loaded again (a second function in one process)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(CloudLoggingFormatter())
+    handler.smf_cloud_logging = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
     return logging.getLogger("smf.gcp")
 

@@ -68,6 +68,8 @@ def config_yaml(url: str, mode: str) -> str:
     if mode == "pm":
         configs = "{enabled: true, store: ParameterManager}"
         gcp += ", parameterManager: {mode: document, format: YAML, secretReferences: true}"
+    if mode == "pmk":
+        configs = "{enabled: true, store: ParameterManager}"
     return f"""
 apiVersion: secret-manager.microscaler.io/v1alpha1
 kind: SecretManagerConfig
@@ -174,9 +176,9 @@ def expected(mode: str, secrets: dict[str, dict[str, str]], versions: dict[str, 
             out[f"sm:{service}-dev-{k}"] = v
     props = {"orders": {"db.url": "jdbc:pg://orders", "feature.flag": "on"}, "payments": {"retries": "3"}}
     for service, values in props.items():
-        if mode == "sm":
+        if mode in ("sm", "pmk"):
             for k, v in values.items():
-                out[f"sm:{service}-dev-{k.replace('.', '_')}"] = v
+                out[f"{mode[:2]}:{service}-dev-{k.replace('.', '_')}"] = v
         else:
             doc = dict(values)
             doc.update({k: ref(f"{service}-dev-{k}") for k in secrets[service]})
@@ -185,7 +187,9 @@ def expected(mode: str, secrets: dict[str, dict[str, str]], versions: dict[str, 
 
 
 def normalize(snap: dict[str, tuple[str, int]]) -> dict[str, Any]:
-    return {k: ((yaml.safe_load(v) if k.startswith("pm:") else v), n) for k, (v, n) in snap.items()}
+    """Documents (``pm:{service}-dev``) are compared parsed; single values as they are."""
+    return {k: ((yaml.safe_load(v) if k.startswith("pm:") and k.count("-") == 1 else v), n)
+            for k, (v, n) in snap.items()}  # fmt: skip
 
 
 @pytest.fixture
@@ -197,7 +201,7 @@ def function_env(gcp_env, monkeypatch, age_key):  # type: ignore[no-untyped-def]
     return gcp_env
 
 
-@pytest.mark.parametrize("mode", ["sm", "pm"])
+@pytest.mark.parametrize("mode", ["sm", "pm", "pmk"])
 def test_push_repeat_change_tamper(
     mode, function_env, make_repo, commit_files, tmp_path, monkeypatch, capsys, caplog, age_key
 ) -> None:  # type: ignore[no-untyped-def]
@@ -214,7 +218,7 @@ def test_push_repeat_change_tamper(
         # 1. First push (new branch: everything is reconciled).
         status, report = h.push(ZERO, repo.sha)
         assert status == 200
-        if mode == "sm":
+        if mode != "pm":
             [result] = report["results"]
             assert result["report"]["summary"]["create"] == 6 and result["report"]["errors"] == []
         assert normalize(snapshot()) == expected(mode, SECRET_VALUES, {})
@@ -232,7 +236,7 @@ def test_push_repeat_change_tamper(
         before = snapshot()
         status, report = h.push(ZERO, repo.sha)
         assert status == 200
-        if mode == "sm":
+        if mode != "pm":
             summary = report["results"][0]["report"]["summary"]
             assert summary["unchanged"] == 6
             assert sum(v for k, v in summary.items() if k != "unchanged") == 0
@@ -244,7 +248,7 @@ def test_push_repeat_change_tamper(
         sha2 = commit_files(repo, {path: encrypt(tmp_path, recipient, changed)})
         status, report = h.push(repo.sha, sha2, modified=(path,))
         assert status == 200
-        if mode == "sm":
+        if mode != "pm":
             changes = {(c["action"], c["name"]) for c in report["results"][0]["report"]["changes"]
                        if c["action"] != "unchanged"}  # fmt: skip
             assert changes == {("update", "orders-dev-DB_PASSWORD"), ("delete", "orders-dev-API_TOKEN"),
@@ -265,7 +269,7 @@ def test_push_repeat_change_tamper(
         sha3 = commit_files(repo, {path: tampered})
         status, report = h.push(sha2, sha3, modified=(path,))
         assert status == 200
-        if mode == "sm":
+        if mode != "pm":
             rep = report["results"][0]["report"]
             assert rep["errors"] and all(c["action"] == "unchanged" for c in rep["changes"])
             assert report["status"] == "partial"
@@ -309,3 +313,22 @@ def test_handoff_failure_is_503(function_env, make_repo, monkeypatch) -> None:  
     headers, body = github_push(repo.url, before=ZERO, after=repo.sha, secret=HOOK_SECRET)
     resp = client.post("/", data=body, headers=headers)
     assert resp.status_code == 503  # the Git host retries the delivery
+
+
+def test_scheduled_resync_reports_a_hand_edit_as_drift(
+    function_env, make_repo, tmp_path, monkeypatch, capsys, age_key
+) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo(repo_files(tmp_path, age_key[1], SECRET_VALUES))
+    monkeypatch.setenv("SMF_CONFIG_YAML", config_yaml(repo.url, "sm"))
+    h = Harness("sm", repo, None)
+    assert h.push(ZERO, repo.sha)[0] == 200
+    sm = SecretManagerStore(PROJECT)
+    sm.client.add_secret_version(parent=sm.secret_path("orders-dev-DB_PASSWORD"),
+                                 payload={"data": b"edited-by-hand-99"})  # fmt: skip
+    capsys.readouterr()
+    assert h.schedule() == 200
+    out, _ = capsys.readouterr()
+    [line] = [json.loads(x) for x in out.splitlines() if x.startswith("{") and "resync finished" in x]
+    assert line["severity"] == "INFO" and line["summary"][0]["drift"] == 1
+    assert sm.read_secret("orders-dev-DB_PASSWORD") == "edited-by-hand-99"  # reported, not overwritten
+    LeakCheck(["edited-by-hand-99", *ALL_SECRETS]).scan(out, *h.outputs, where="resync output")
