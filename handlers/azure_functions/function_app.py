@@ -183,6 +183,9 @@ def webhook(req: func.HttpRequest, jobs: func.Out[str]) -> func.HttpResponse:
     except SyncError as exc:
         _log("webhook", status=500, error=str(exc))
         return _json(500, {"status": "error", "errors": [exc.to_dict()]})
+    except OSError as exc:  # SMF_CONFIG_PATH unreadable
+        _log("webhook", status=500, error=f"cannot read the config: {exc.strerror}")
+        return _json(500, {"status": "error", "errors": [{"message": "cannot read the config"}]})
     mode = (os.environ.get("SMF_WEBHOOK_MODE") or "auto").lower()
     outcome = _verify(headers, body, configs, secret) if mode in ("auto", "queue") else None
     if mode == "auto":
