@@ -234,7 +234,7 @@ def test_other_branch_tag_and_delete_change_nothing(env, commit_files):
         assert stores.calls() == 0
 
 
-def test_rejected_requests_fetch_nothing(env, git_server):
+def test_rejected_requests_fetch_nothing(env, git_server, caplog):
     repo, _, db = env
     url = git_server.http_url(repo)
     configs = parse_config_text(config_yaml(url, db), "c.yaml")
@@ -250,6 +250,10 @@ def test_rejected_requests_fetch_nothing(env, git_server):
     assert deliver(configs, h, b[:-1])[0] == 403  # truncated
     assert deliver(configs, h, b + b" " * 9_000_000)[0] == 413  # oversized
     assert len(git_server.requests) == seen  # the Git server was never contacted
+    h, b = gitlab_push(url, before=ZERO, after=repo.sha, secret=SECRET + "-wrong")
+    status, report, _ = deliver(configs, h, b, provider="gitlab")
+    assert status == 403
+    LeakCheck([SECRET, SECRET + "-wrong"]).scan(json.dumps(report), caplog.text)
 
 
 def test_bitbucket_push_of_two_branches_syncs_both(env, commit_files, tmp_path):
