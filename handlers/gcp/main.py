@@ -53,6 +53,8 @@ from core.intake import resync as intake_resync  # noqa: E402
 from core.webhook import Ignored, Rejected, verify_and_parse  # noqa: E402
 
 HANDOFF_ENV = "SMF_HANDOFF_TOPIC"
+#: Largest body handed off: base64 of 7 MiB (plus headers) stays under Pub/Sub's 10 MB.
+HANDOFF_MAX_BYTES = 7 * 1024 * 1024
 _trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("smf_trace", default=None)
 
 # -- structured logging ---------------------------------------------------------------------
@@ -194,6 +196,8 @@ def webhook(request: Any) -> tuple[str, int, dict[str, str]]:
         log.error("configuration error", extra={"error": str(exc)})
         return _json({"status": "error", "reason": "configuration error"}, 500)
     topic = os.environ.get(HANDOFF_ENV)
+    if topic and len(body) > int(os.environ.get("SMF_HANDOFF_MAX_BYTES") or HANDOFF_MAX_BYTES):
+        topic = None  # base64 would exceed Pub/Sub's 10 MB message limit: sync inline instead
     if topic:
         outcome = verify_and_parse(headers, body, secret=secret or b"")
         if isinstance(outcome, Rejected):

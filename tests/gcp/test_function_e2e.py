@@ -332,3 +332,16 @@ def test_scheduled_resync_reports_a_hand_edit_as_drift(
     assert line["severity"] == "INFO" and line["summary"][0]["drift"] == 1
     assert sm.read_secret("orders-dev-DB_PASSWORD") == "edited-by-hand-99"  # reported, not overwritten
     LeakCheck(["edited-by-hand-99", *ALL_SECRETS]).scan(out, *h.outputs, where="resync output")
+
+
+def test_oversized_delivery_is_synced_inline(function_env, make_repo, tmp_path, monkeypatch, age_key) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo(repo_files(tmp_path, age_key[1], {"payments": SECRET_VALUES["payments"]}))
+    monkeypatch.setenv("SMF_CONFIG_YAML", config_yaml(repo.url, "sm"))
+    monkeypatch.setenv("SMF_HANDOFF_TOPIC", TOPIC)
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:9")  # would fail if used
+    monkeypatch.setenv("SMF_HANDOFF_MAX_BYTES", "100")  # every body is "too large" for Pub/Sub
+    client = functions_framework.create_app(target="webhook", source=MAIN).test_client()
+    headers, body = github_push(repo.url, before=ZERO, after=repo.sha, secret=HOOK_SECRET)
+    resp = client.post("/", data=body, headers=headers)
+    assert resp.status_code == 200
+    assert resp.get_json()["results"][0]["report"]["summary"]["create"] == 2
