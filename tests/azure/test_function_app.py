@@ -295,7 +295,7 @@ def test_keys_differing_only_in_case_are_refused_before_any_write(world: World) 
     world.leakcheck("orders-upper-key-1", "orders-lower-key-2")
 
 
-def test_auto_mode_queues_big_pushes_and_the_worker_syncs_them(world: World) -> None:
+def test_auto_mode_queues_big_pushes_and_the_worker_syncs_them(world: World, commit_files) -> None:  # type: ignore[no-untyped-def]
     world.monkeypatch.setenv("SMF_WEBHOOK_MODE", "auto")
     sha = world.setup()
     # A new branch (no reliable file list): answered at once, handed to the queue.
@@ -313,6 +313,11 @@ def test_auto_mode_queues_big_pushes_and_the_worker_syncs_them(world: World) -> 
     world.kv.calls.clear()
     APP.sync_worker.build().get_user_function()(func.QueueMessage(body=json.dumps(forged).encode()))
     assert world.kv.total_calls() == 0
+    # A small push with a reliable file list is synced inline and answered 200.
+    sha2 = commit_files(world.repo, {f"{ORDERS}/application.properties": "db.url=jdbc:x\nfeature.flag=on\n"})
+    status, doc, jobs2 = world.push(sha, sha2, modified=[f"{ORDERS}/application.properties"])
+    assert status == 200 and doc["status"] == "ok" and jobs2.value is None
+    assert world.appconfig()["orders:db.url"] == "jdbc:x"
     # A delivery too large for a queue message becomes a resync request.
     assert json.loads(APP.queue_message({}, b"x" * (APP.MAX_QUEUED_BODY + 1))) == {"kind": "resync"}
     world.leakcheck()

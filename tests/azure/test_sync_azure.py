@@ -115,3 +115,19 @@ def test_existing_unmanaged_secret_is_a_conflict_unless_adopted(
     LeakCheck(["hand-made-token", "orders-dev-tok3n", "orders-dev-pa55word"]).scan(
         json.dumps(report.to_dict()), report.render(show_unchanged=True)
     )
+
+
+def test_key_vault_reference_and_config_of_one_key_clash(
+    tmp_path: Path, key_vault: FakeKeyVault, app_config: FakeAppConfiguration
+) -> None:
+    repo = write_repo(tmp_path / "repo")
+    props = repo / SVC.format("orders", "dev") / "application.properties"
+    props.write_text("db.url=jdbc:pg://orders\nTOKEN=not-a-secret\n")  # TOKEN is also a secret
+    cfg = configs(key_vault, app_config, app_config_extra="        keyVaultReferences: true\n")
+    report = run(cfg, LocalDirSource(repo), apply=True)
+    assert len(report.errors) == 1 and "orders:TOKEN" in report.errors[0]["message"]
+    assert not [n for n in key_vault.secret_names() if n.startswith("orders")]  # nothing of orders
+    assert key_vault.value("payments-dev-TOKEN") == "payments-dev-tok3n"
+    assert app_config.items()[("payments:TOKEN", "dev")]["content_type"].startswith(
+        "application/vnd.microsoft.appconfig.keyvaultref+json"
+    )
