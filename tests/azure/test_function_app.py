@@ -387,3 +387,16 @@ print(json.dumps({{"bad": bad, "status": resp.status_code}}))
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"bad": [], "status": 401}
+
+
+def test_store_modules_import_no_sdk() -> None:
+    # google/google.cloud may exist as empty namespace stubs (a *-nspkg.pth in the dev venv):
+    # only modules with a file count.
+    code = (
+        f"import sys, json; sys.path.insert(0, {str(ROOT)!r}); "
+        "import core.stores.azure_key_vault, core.stores.azure_app_configuration, core.naming.azure_key_vault; "
+        "print(json.dumps(sorted(k for k, m in sys.modules.items() "
+        "if k.startswith(('azure', 'boto', 'google')) and getattr(m, '__file__', None))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
