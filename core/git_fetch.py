@@ -292,10 +292,19 @@ class _Fetcher:
 
     # -- stores -------------------------------------------------------------------------
     def _open_repo(self, cache_dir: str | None) -> Any:
-        from dulwich.repo import MemoryRepo, Repo
+        from dulwich.repo import MemoryRepo
 
         if not cache_dir:
             return MemoryRepo()
+        try:
+            return self._open_disk_repo(cache_dir)
+        except OSError:  # an unusable cache directory (read-only, full): work in memory
+            self.cache_path = None
+            return MemoryRepo()
+
+    def _open_disk_repo(self, cache_dir: str) -> Any:
+        from dulwich.repo import Repo
+
         key = hashlib.sha256(_normalise_for_cache(self.url).encode()).hexdigest()[:24]
         path = os.path.join(cache_dir, f"git-{key}.git")
         self.cache_path = path
@@ -308,7 +317,9 @@ class _Fetcher:
             except Exception:  # noqa: BLE001 - a damaged cache is rebuilt
                 shutil.rmtree(path, ignore_errors=True)
         os.makedirs(path, exist_ok=True)
-        return Repo.init_bare(path, mkdir=False)
+        repo = Repo.init_bare(path, mkdir=False)
+        open(os.path.join(path, "fetch.lock"), "a").close()  # noqa: SIM115 - touch
+        return repo
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

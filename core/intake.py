@@ -245,7 +245,6 @@ def _handle_push(
         if not matched:
             results.append({**base, "status": "ignored",
                             "reason": "no config follows this repository and branch"})  # fmt: skip
-            worst = max(worst, 202) if worst < 400 else worst
             continue
         cfg0 = matched[0]
         url = cfg0.source.url
@@ -257,7 +256,7 @@ def _handle_push(
         except SyncError as exc:
             log.error("fetch failed", extra={"error": str(exc)})
             results.append({**base, "status": "error", "errors": [exc.to_dict()]})
-            worst = 502 if isinstance(exc, SourceError) else 500
+            worst = max(worst, 502 if isinstance(exc, SourceError) else 500)
             continue
         if (
             source.tip
@@ -289,6 +288,8 @@ def _handle_push(
     # disabling a failing hook, as GitLab does) would not help. A failed fetch is a 502 so
     # the host may retry the delivery.
     errors = any(r.get("errors") or (r.get("report") or {}).get("errors") for r in results)
+    if worst < 400 and all(r["status"] == "ignored" for r in results):
+        worst = 202  # no ref of this push is followed by any config
     label = "ignored" if worst == 202 else "error" if worst >= 400 else "partial" if errors else "ok"
     return worst, {"status": label, "provider": event.provider, "results": results}
 

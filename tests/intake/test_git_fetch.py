@@ -209,3 +209,10 @@ def test_ssh_urls_become_https_with_a_token():
     assert https_url_for("https://github.com/a/b") == "https://github.com/a/b"
     assert https_url_for("/srv/git/repo.git") == "/srv/git/repo.git"
     assert https_url_for("C:/repos/x") == "C:/repos/x"  # no dot in "C": not a host
+
+
+def test_unusable_cache_dir_falls_back_to_memory(repo, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    src = fetch_commit(repo.url, "main", cache_dir=str(blocker / "cache"))
+    assert src.commit == repo.sha and src.read("README.md") == b"# config repo\n"
