@@ -13,6 +13,8 @@ Bitbucket and Gitea do), into a separate in-memory store so that tree-less commi
 with the content store, deepening 32 → 512 → full history and stopping as soon as the answer is
 known. Walks go from both ends: if ``newer`` is found below ``older`` the answer is False
 without reading the rest of the history, which is the common case of a push (before..after).
+Ordering is judged against the branch's current history: with the branch tip known (a branch
+fetch, or ``branch=`` with a commit id), a commit that was force-pushed away is never "newer".
 
 Credentials: ``token`` is sent as HTTP Basic password with the user name each host documents
 for tokens (GitHub ``x-access-token``, GitLab ``oauth2``, Bitbucket ``x-token-auth``, anything
