@@ -23,7 +23,7 @@ import base64
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from core.errors import StoreError
@@ -122,6 +122,15 @@ def call(counter: dict[str, int], method: str, fn: Callable[..., T], *args: Any,
     with _COUNT_LOCK:  # apply and drift reads run calls from several threads
         counter[method] = counter.get(method, 0) + 1
     return fn(*args, **kwargs)
+
+
+def paged(counter: dict[str, int], method: str, pager: Any, field: str) -> Iterator[Any]:
+    """Items of a pager; every page after the first (fetched lazily) counts as one more call."""
+    for i, page in enumerate(pager.pages):
+        if i:
+            with _COUNT_LOCK:
+                counter[method] = counter.get(method, 0) + 1
+        yield from getattr(page, field)
 
 
 def is_kind(exc: Exception, *names: str) -> bool:

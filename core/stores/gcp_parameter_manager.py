@@ -66,6 +66,8 @@ class ParameterManagerStore(Store):
     #: Parameter Manager allows 1,200 requests/min per project; 8 in flight stays below it.
     max_concurrency: ClassVar[int] = 8
     can_read_values: ClassVar[bool] = True
+    #: Parameters per ListParameters page.
+    list_page_size: int = 1000
 
     def __init__(
         self,
@@ -218,12 +220,11 @@ class ParameterManagerStore(Store):
     # -- Store -------------------------------------------------------------------------
     def list_entries(self, query: ListQuery) -> list[StoredEntry]:
         # Filtered here, not by the server: unmanaged entries named in the query count too.
-        request: dict[str, Any] = {"parent": self.parent, "page_size": 1000}
+        request: dict[str, Any] = {"parent": self.parent, "page_size": self.list_page_size}
         out: list[StoredEntry] = []
         try:
-            for param in _gcp.call(
-                self.calls, "list_parameters", self.client.list_parameters, request=request
-            ):
+            pager = _gcp.call(self.calls, "list_parameters", self.client.list_parameters, request=request)
+            for param in _gcp.paged(self.calls, "list_parameters", pager, "parameters"):
                 entry = self._stored(param)
                 if _gcp.wanted(entry, query):
                     out.append(entry)

@@ -126,7 +126,7 @@ class SecretManagerStore(Store):
         pager = self._call("list_secrets", self.parent, request=request)
         out: list[StoredEntry] = []
         try:
-            for secret in pager:  # further pages are fetched lazily by the pager
+            for secret in _gcp.paged(self.calls, "list_secrets", pager, "secrets"):
                 entry = self._stored(secret)
                 if _gcp.wanted(entry, query):
                     out.append(entry)

@@ -202,3 +202,13 @@ def test_value_over_limit_is_refused_by_naming_rules() -> None:
     assert rules.check_value("x" * (1024 * 1024 + 1))
     assert rules.check_name("-x") and rules.check_name("x" * 64) and rules.check_name("a.b")
     assert rules.check_name("orders-dev-db_url") is None
+
+
+def test_listing_follows_pages_and_counts_them(per_key: ParameterManagerStore) -> None:
+    for i in range(5):
+        [e] = per_key.prepare([cfg(f"orders-dev-k{i}", f"k{i}", "v")], {})
+        per_key.put(e, None)
+    per_key.list_page_size = 2
+    per_key.calls.clear()
+    assert len(listing(per_key)) == 5
+    assert per_key.calls == {"list_parameters": 3}
