@@ -291,7 +291,7 @@ def test_push_repeat_change_tamper(
     leaks.scan(out, err, caplog.text, *h.outputs, where="function output")
 
 
-def test_rejected_signature_and_get(function_env, make_repo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_rejected_signature_and_get(function_env, make_repo, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     repo = make_repo({"README.md": "x\n"})
     monkeypatch.setenv("SMF_CONFIG_YAML", config_yaml(repo.url, "sm"))
     client = functions_framework.create_app(target="webhook", source=MAIN).test_client()
@@ -300,8 +300,13 @@ def test_rejected_signature_and_get(function_env, make_repo, monkeypatch) -> Non
     assert resp.status_code == 403 and resp.get_json()["status"] == "rejected"
     assert client.get("/").status_code == 405
     monkeypatch.setenv("SMF_HANDOFF_TOPIC", TOPIC)
-    resp = client.post("/", data=body, headers=headers)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
+    capsys.readouterr()
+    resp = client.post("/", data=body, headers={**headers, "X-Cloud-Trace-Context": "abc123/1;o=1"})
     assert resp.status_code == 403  # verified before anything is queued
+    [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "webhook rejected" in x]
+    assert line["severity"] == "WARNING" and line["http_status"] == 403
+    assert line["logging.googleapis.com/trace"] == f"projects/{PROJECT}/traces/abc123"
 
 
 def test_handoff_failure_is_503(function_env, make_repo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
