@@ -98,6 +98,40 @@ def phase(name: str, kv: FakeKeyVault, ac: FakeAppConfiguration, fn) -> dict:  #
             "total": sum(c.values())}  # fmt: skip
 
 
+COLD = {
+    "function_app import (azure.functions only)": "import function_app",
+    "+ everything a first webhook loads (core, Key Vault, App Configuration, azure-identity)": (
+        "import function_app, core.intake, core.sync, core.git_fetch, core.sops, "
+        "core.stores.azure_key_vault, core.stores.azure_app_configuration, "
+        "azure.keyvault.secrets, azure.appconfiguration, azure.identity"
+    ),
+    "alternative: the same plus every cloud's SDK (boto3, google-cloud)": (
+        "import function_app, core.intake, core.sync, core.git_fetch, core.sops, "
+        "core.stores.azure_key_vault, core.stores.azure_app_configuration, "
+        "azure.keyvault.secrets, azure.appconfiguration, azure.identity, "
+        "boto3, google.cloud.secretmanager, google.cloud.parametermanager"
+    ),
+}
+
+
+def cold_starts(runs: int = 5) -> list[tuple[str, float, float]]:
+    """Median and min wall time of a fresh interpreter importing `code` from the built package."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        pkg = Path(tmp) / "pkg"
+        subprocess.run(["bash", str(ROOT / "handlers/azure_functions/build.sh"), str(pkg)], check=True,
+                       capture_output=True)  # fmt: skip
+        for label, code in COLD.items():
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, "-c", code], cwd=pkg, check=True, capture_output=True)
+                times.append(time.perf_counter() - t0)
+            times.sort()
+            out.append((label, times[len(times) // 2], times[0]))
+    return out
+
+
 def main() -> None:
     global _VAULT
     parser = argparse.ArgumentParser()
@@ -135,6 +169,7 @@ def main() -> None:
         kv.stop()
         ac.stop()
 
+    cold = cold_starts()
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())  # fmt: skip
     nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
@@ -148,6 +183,10 @@ def main() -> None:
         by = ", ".join(f"{k} {v}" for k, v in sorted(r["calls"].items()))
         summ = ", ".join(f"{k} {v}" for k, v in r["summary"].items() if v)
         print(f"| {r['config']} | {r['phase']} | {r['seconds']:.2f} s | {r['total']} | {by} | {summ} |")
+    print("\n| cold start: new interpreter in the built package | median of 5 | min |")
+    print("|---|---|---|")
+    for label, median, best in cold:
+        print(f"| {label} | {median * 1000:.0f} ms | {best * 1000:.0f} ms |")
 
 
 if __name__ == "__main__":
