@@ -153,9 +153,16 @@ class Throttle:
     does under load, at botocore's `before-send` (inside its retry loop, so the adaptive
     retry mode sees real throttling responses)."""
 
-    def __init__(self, operation: str, n: int, code: str = "ThrottlingException") -> None:
+    def __init__(
+        self, operation: str, n: int, code: str = "ThrottlingException", *, after: int = 0, every: int = 1
+    ) -> None:
         self.operation = operation
         self.remaining = n
+        #: let `after` attempts through first (AWS throttles a sender that is already busy),
+        #: then throttle every `every`-th attempt until `n` were throttled
+        self.after = after
+        self.every = every
+        self.seen = 0
         self.injected = 0
         self.code = code
         self._lock = threading.Lock()
@@ -170,7 +177,8 @@ class Throttle:
         from botocore.awsrequest import AWSResponse
 
         with self._lock:
-            if self.remaining <= 0:
+            self.seen += 1
+            if self.remaining <= 0 or self.seen <= self.after or (self.seen - self.after) % self.every:
                 return None
             self.remaining -= 1
             self.injected += 1
