@@ -164,3 +164,17 @@ def test_label_codec_roundtrip() -> None:
     labels = _gcp.encode_labels(meta)
     assert all(len(v) <= 63 and v == v.lower() for v in labels.values())
     assert _gcp.decode_labels(labels) == meta
+
+
+def test_endpoints_regional_global_and_emulator(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv(_gcp.SM_ENDPOINT_ENV, raising=False)
+    monkeypatch.delenv(_gcp.PM_ENDPOINT_ENV, raising=False)
+    assert _gcp._client_kwargs(_gcp.SM_ENDPOINT_ENV, "secretmanager", None) == {}  # ADC, global
+    regional = _gcp._client_kwargs(_gcp.SM_ENDPOINT_ENV, "secretmanager", "europe-west1")
+    assert regional["client_options"].api_endpoint == "secretmanager.europe-west1.rep.googleapis.com"
+    pm = _gcp._client_kwargs(_gcp.PM_ENDPOINT_ENV, "parametermanager", "us-central1")
+    assert pm["client_options"].api_endpoint == "parametermanager.us-central1.rep.googleapis.com"
+    monkeypatch.setenv(_gcp.PM_ENDPOINT_ENV, "http://127.0.0.1:9091")
+    emu = _gcp._client_kwargs(_gcp.PM_ENDPOINT_ENV, "parametermanager", "us-central1")
+    assert emu["transport"] == "rest" and emu["client_options"].api_endpoint == "http://127.0.0.1:9091"
+    assert type(emu["credentials"]).__name__ == "AnonymousCredentials"
