@@ -204,3 +204,17 @@ m:
 z: last
 # final comment
 """
+
+INI_SPECIAL = """\
+[s]
+special = `semi;colon#hash`
+spaced = "  padded  "
+multi = \"\"\"line1
+line2\"\"\"
+tick = \"\"\"has `tick`\"\"\"
+eq = a=b:c
+x_unencrypted = `a#b;c`
+y_unencrypted = \"\"\"m1
+m2\"\"\"
+z_unencrypted = "  pad "
+"""

@@ -48,6 +48,7 @@ CASES = [
     ("yaml-multi", "multi.yaml", corpus.YAML_MULTI, [], None, ["yaml"]),
     ("json", "app.json", corpus.JSON, [], None, ["json", "yaml"]),
     ("ini", "app.ini", corpus.INI, [], None, ["ini", "json", "yaml"]),
+    ("ini-special", "sp.ini", corpus.INI_SPECIAL, [], None, ["ini", "json"]),
     ("binary", "blob.bin", corpus.BINARY, [], None, ["binary"]),
     ("binary-text", "notes.txt", corpus.TEXT_BINARY, [], None, ["binary", "json", "yaml"]),
     (
