@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from core.sops.cipher import CipherError, decrypt_value
@@ -33,12 +32,15 @@ _EMITTERS = {
     "ini": ini.emit,
     "binary": binary.emit,
 }
-_EXT = {".env": "dotenv", ".yaml": "yaml", ".yml": "yaml", ".json": "json", ".ini": "ini"}
+_SUFFIXES = ((".yaml", "yaml"), (".yml", "yaml"), (".json", "json"), (".env", "dotenv"), (".ini", "ini"))
 
 
 def detect_format(path: str) -> str:
-    """sops' rule from the file extension (formats.FormatForPath)."""
-    return _EXT.get(os.path.splitext(path)[1], "binary")
+    """sops' rule (formats.FormatForPath): by suffix, so a file named `.env` is dotenv too."""
+    for suffix, fmt in _SUFFIXES:
+        if path.endswith(suffix):
+            return fmt
+    return "binary"
 
 
 def is_encrypted(data: bytes, fmt: str) -> bool:
@@ -66,8 +68,9 @@ def _load(data: bytes, fmt: str, path: str) -> tuple[list[Branch], Metadata]:
     try:
         branches, md_dict = loader(data)
     except SopsError as exc:
-        exc.path = exc.path or path
         raise type(exc)(exc.message, path=path, line=exc.line, field=exc.field) from None
+    except (ValueError, TypeError, RecursionError) as exc:  # a malformed file, never a crash
+        raise FormatError(f"cannot parse {fmt} file ({type(exc).__name__})", path=path) from None
     if md_dict is None:
         raise NotEncryptedError("sops metadata not found", path=path)
     try:
@@ -117,3 +120,5 @@ def decrypt(
         return emitter(branches)
     except FormatError as exc:
         raise FormatError(exc.message, path=path) from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise FormatError(f"cannot emit {out_fmt} output ({type(exc).__name__})", path=path) from None

@@ -199,6 +199,8 @@ def test_plaintext_is_not_encrypted() -> None:
 
 def test_detect_format() -> None:
     assert detect_format("a/b.env") == "dotenv"
+    assert detect_format("svc/.env") == "dotenv"
+    assert detect_format("app.secrets.env") == "dotenv"
     assert detect_format("x.yaml") == "yaml"
     assert detect_format("x.yml") == "yaml"
     assert detect_format("x.json") == "json"

@@ -173,3 +173,28 @@ def test_not_encrypted() -> None:
         decrypt(YAML.encode(), "yaml", path="plain.yaml", keyring=KeyRing(env={}))
     with pytest.raises(NotEncryptedError):
         decrypt(DOTENV.encode(), "dotenv", path="plain.env", keyring=KeyRing(env={}))
+
+
+@pytest.mark.parametrize(
+    ("name", "blob"),
+    [
+        ("bad.yaml", b"a: [1, 2\nsops: {mac: x}\n"),
+        ("bad.json", b'{"a": 1, "sops": {"mac": '),
+        ("bad.env", b"A=1\nNOEQUALS-secret-line\nsops_mac=x\n"),
+        ("bad.ini", b"[s]\nk = v\n[unclosed\n"),
+        ("deep.yaml", b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n"),
+    ],
+)
+def test_malformed_files_are_format_errors(name: str, blob: bytes) -> None:
+    from core.sops import SopsError
+
+    with pytest.raises(SopsError) as ei:
+        decrypt(blob, detect_format(name), path=name, keyring=KeyRing(env={}))
+    assert name in str(ei.value)
+    assert "secret-line" not in str(ei.value)
+
+
+def test_truncated_sops_file(enc_yaml: bytes, age_keys: list[AgeKey]) -> None:
+    cut = enc_yaml[: len(enc_yaml) // 2]
+    with pytest.raises(DecryptError):
+        decrypt(cut, "yaml", path="t.yaml", keyring=KeyRing(age_identities=[age_keys[0].secret], env={}))
