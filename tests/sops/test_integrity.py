@@ -82,6 +82,9 @@ YAML_TAMPERS = {
     "change-type-tag": lambda d: _sub(d, r"^(first: ENC\[.*type:)str\]", r"\1int]"),
     "duplicate-comment-swap": lambda d: d.replace(b"#ENC[", b"#ENX[", 1),
     "remove-mac": lambda d: _sub(d, r"^    mac: .*$", "    mac: ''"),
+    "duplicate-top-level-key": lambda d: _sub(d, r"^(first: .*)$", r"\1\n\1"),
+    "duplicate-nested-key": lambda d: _sub(d, r"^(    nested: .*)$", r"\1\n\1"),
+    "no-metadata-in-first-doc": lambda d: b"x: 1\n---\n" + d,
 }
 
 DOTENV_TAMPERS = {

@@ -350,6 +350,8 @@ def load(data: bytes) -> tuple[list[Branch], dict[str, Any] | None]:
             raise FormatError("YAML documents that are sequences are not supported")
         if isinstance(node, ScalarNode):
             raise FormatError("YAML documents that are values are not supported")
+        if not roots:
+            _check_unique_keys(node)  # sops unmarshals the first document into a struct
         roots.append((b.value(node, None, False), b))
     if has_comments:
         comments = _comment_lines(lines, _Builder() if not docs else _merge_scalars(docs))
@@ -371,17 +373,33 @@ def load(data: bytes) -> tuple[list[Branch], dict[str, Any] | None]:
             if root is None:
                 continue
             _attach_comments(b, root, coms)
-    for root, _b in roots:
+    for i, (root, _b) in enumerate(roots):
         branch = Branch() if root is None else _Builder.finish(root)
         body = Branch()
         for k, v in branch:
             if k == "sops":
-                if metadata is None:
+                if i == 0 and metadata is None:  # sops reads the metadata of the first document
                     metadata = _plain(v)
                 continue
             body.append((k, v))
         branches.append(body)
     return branches, metadata
+
+
+def _check_unique_keys(node: MappingNode) -> None:
+    """go-yaml v3 refuses duplicate keys in the mappings it decodes into sops' metadata struct:
+    the first document's top level and its `sops` block."""
+    seen: dict[tuple[type, str], int] = {}
+    for k, v in node.value:
+        ident = (type(k), k.value)
+        if ident in seen:
+            raise FormatError(
+                f"Error unmarshalling input yaml: mapping key already defined at line {seen[ident] + 1}",
+                line=k.start_mark.line + 1,
+            )
+        seen[ident] = k.start_mark.line
+        if isinstance(k, ScalarNode) and k.value == "sops" and isinstance(v, MappingNode):
+            _check_unique_keys(v)
 
 
 def _merge_scalars(docs: list[tuple[Any, _Builder]]) -> _Builder:
