@@ -201,3 +201,81 @@ def test_truncated_sops_file(enc_yaml: bytes, age_keys: list[AgeKey]) -> None:
     cut = enc_yaml[: len(enc_yaml) // 2]
     with pytest.raises(DecryptError):
         decrypt(cut, "yaml", path="t.yaml", keyring=KeyRing(age_identities=[age_keys[0].secret], env={}))
+
+
+JSON_DOC = (
+    '{"first": "alpha-secret-1", "second": "bravo-secret-2", "n_unencrypted": 5, "obj": {"x": [1, "y"]}}'
+)
+INI_DOC = (
+    "[s]\nfirst = alpha-secret-1\nsecond = bravo-secret-2\nnote_unencrypted = visible-note\n[t]\nx = y\n"
+)
+
+
+def _json_edit(fn):
+    import json as _json
+
+    def run(data: bytes) -> bytes:
+        doc = _json.loads(data, object_pairs_hook=lambda p: p)
+        return _json.dumps(_to_obj(fn(doc))).encode()
+
+    return run
+
+
+def _to_obj(pairs):
+    if isinstance(pairs, list) and pairs and all(isinstance(p, tuple) for p in pairs):
+        return {k: _to_obj(v) for k, v in pairs}
+    if isinstance(pairs, list):
+        return [_to_obj(x) for x in pairs]
+    return pairs
+
+
+def _swap_first_two(doc):
+    doc[0], doc[1] = doc[1], doc[0]
+    return doc
+
+
+def _swap_first_two_values(doc):
+    (k0, v0), (k1, v1) = doc[0], doc[1]
+    doc[0], doc[1] = (k0, v1), (k1, v0)
+    return doc
+
+
+def _set(key, value):
+    def fn(doc):
+        return [(k, value if k == key else v) for k, v in doc]
+
+    return fn
+
+
+JSON_TAMPERS = {
+    "untouched": lambda d: d,
+    "reorder-entries": _json_edit(_swap_first_two),
+    "swap-ciphertexts": _json_edit(_swap_first_two_values),
+    "edit-unencrypted-number": _json_edit(_set("n_unencrypted", 6)),
+    "drop-entry": _json_edit(lambda doc: doc[1:]),
+    "rename-encrypted-key": _json_edit(lambda doc: [("primero" if k == "first" else k, v) for k, v in doc]),
+    "edit-mac": _edit_mac,
+}
+
+INI_TAMPERS = {
+    "untouched": lambda d: d,
+    "reorder-entries": lambda d: _swap_lines(d, "first", "second"),
+    "edit-unencrypted-value": lambda d: _sub(d, r"visible-note", "edited-note"),
+    "rename-encrypted-key": lambda d: _sub(d, r"^first ", "other "),
+    "rename-section": lambda d: _sub(d, r"^\[s\]", "[z]"),
+    "edit-mac": _edit_mac,
+}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "tamper"), [("json", t) for t in JSON_TAMPERS] + [("ini", t) for t in INI_TAMPERS]
+)
+def test_json_ini_tamper_verdict(fmt: str, tamper: str, sops_session: Sops, age_keys: list[AgeKey]) -> None:
+    name = f"t.{fmt}"
+    enc = sops_session.encrypt(name, JSON_DOC if fmt == "json" else INI_DOC, recipients=[age_keys[0]])
+    data = (JSON_TAMPERS if fmt == "json" else INI_TAMPERS)[tamper](enc)
+    theirs = sops_session.decrypt(name, data, keys=[age_keys[0]])
+    verdict, exc = _ours(data, name, age_keys[0])
+    assert verdict == classify_rc(theirs.rc), (tamper, theirs.rc, theirs.err[-300:], exc)
+    if exc is not None:
+        LeakCheck(SECRETS).scan(str(exc), where="error message")
