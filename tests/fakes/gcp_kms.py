@@ -8,8 +8,9 @@ talks to it. Reproduced from the Cloud KMS REST reference:
 ``{"ciphertext": <base64>}`` answering ``{"plaintext": <base64>}``. Unknown keys are
 ``404 NOT_FOUND``; a ciphertext that does not authenticate is ``400 INVALID_ARGUMENT``
 ("Decryption failed: the ciphertext is invalid."). Errors use the Google error envelope
-``{"error": {"code", "message", "status"}}``. Authentication is not checked (the client
-runs with AnonymousCredentials). Requests are counted in `calls` as ``(method, key)``.
+``{"error": {"code", "message", "status"}}``. When `token` is set, requests must carry
+``Authorization: Bearer <token>`` (401 UNAUTHENTICATED otherwise); with token None the client
+may run with AnonymousCredentials. Requests are counted in `calls` as ``(method, key)``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
 class FakeCloudKMS:
-    def __init__(self) -> None:
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token
         self.keys: dict[str, bytes] = {}
         self.calls: Counter[tuple[str, str]] = Counter()
         self._server: ThreadingHTTPServer | None = None
@@ -67,11 +69,21 @@ class FakeCloudKMS:
             client_options={"api_endpoint": self.endpoint},
         )
 
+    def client_with_token(self, token: str) -> Any:
+        from google.cloud import kms
+        from google.oauth2.credentials import Credentials
+
+        return kms.KeyManagementServiceClient(
+            transport="rest", credentials=Credentials(token), client_options={"api_endpoint": self.endpoint}
+        )
+
     @staticmethod
     def _err(code: int, status: str, message: str) -> tuple[int, dict[str, Any]]:
         return code, {"error": {"code": code, "message": message, "status": status}}
 
-    def handle(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    def handle(self, method: str, path: str, body: bytes, auth: str = "") -> tuple[int, dict[str, Any]]:
+        if self.token is not None and auth != f"Bearer {self.token}":
+            return self._err(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
         if method != "POST" or not path.startswith("/v1/") or ":" not in path:
             return self._err(404, "NOT_FOUND", "Method not found.")
         name, _, op = path[len("/v1/") :].rpartition(":")
@@ -110,7 +122,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         from urllib.parse import unquote
 
-        status, doc = self.server_fake.handle("POST", unquote(self.path.split("?")[0]), body)
+        auth = self.headers.get("Authorization", "")
+        status, doc = self.server_fake.handle("POST", unquote(self.path.split("?")[0]), body, auth)
         out = json.dumps(doc).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

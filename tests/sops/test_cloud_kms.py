@@ -124,3 +124,33 @@ def test_azure_key_vault(sops: Sops, age_keys: list[AgeKey], akv: FakeKeyVaultWi
     with pytest.raises(DataKeyError) as ei:
         decrypt(data, "yaml", path="a.yaml", keyring=bad)
     assert "not-the-token-value" not in str(ei.value) and name in str(ei.value)
+
+
+def test_gcp_kms_oauth_token_and_endpoint_from_env(sops: Sops, age_keys: list[AgeKey]) -> None:
+    """GOOGLE_OAUTH_ACCESS_TOKEN (as sops reads it) and SOPS_GCP_KMS_ENDPOINT, no injection."""
+    fake = FakeCloudKMS(token="ya29.test-token").start()
+    try:
+        fake.create_key(RID)
+        src = sops.encrypt("g.env", "A=cloud-secret-value\n", recipients=[age_keys[0]])
+        md_key = _data_key_dotenv(src, age_keys[0])
+        tok_client = fake.client_with_token("ya29.test-token")
+        wrapped = tok_client.encrypt(request={"name": RID, "plaintext": md_key}).ciphertext
+        lines = [ln for ln in src.decode().split("\n") if not ln.startswith("sops_age__")]
+        lines.insert(-1, f"sops_gcp_kms__list_0__map_resource_id={RID}")
+        lines.insert(-1, "sops_gcp_kms__list_0__map_created_at=2026-01-01T00:00:00Z")
+        lines.insert(-1, f"sops_gcp_kms__list_0__map_enc={base64.b64encode(wrapped).decode()}")
+        data = "\n".join(lines).encode()
+        env = {"SOPS_GCP_KMS_ENDPOINT": fake.endpoint, "GOOGLE_OAUTH_ACCESS_TOKEN": "ya29.test-token"}
+        assert decrypt(data, "dotenv", path="g.env", keyring=KeyRing(env=env)) == b"A=cloud-secret-value\n"
+        env["GOOGLE_OAUTH_ACCESS_TOKEN"] = "ya29.wrong"
+        with pytest.raises(DataKeyError) as ei:
+            decrypt(data, "dotenv", path="g.env", keyring=KeyRing(env=env))
+        assert "ya29.wrong" not in str(ei.value)
+    finally:
+        fake.stop()
+
+
+def _data_key_dotenv(data: bytes, key: AgeKey) -> bytes:
+    enc = next(ln for ln in data.decode().split("\n") if ln.startswith("sops_age__list_0__map_enc="))
+    armored = enc.split("=", 1)[1].replace("\\n", "\n")
+    return pyrage.decrypt(armored.encode(), [pyrage.x25519.Identity.from_str(key.secret)])
