@@ -536,30 +536,34 @@ def _pyyaml_retypes(s: str) -> bool:
     return _PY_RESOLVER.resolve(ScalarNode, s, (True, False)) != _PY_STR
 
 
-def _str_style(s: str, key: bool) -> str:
-    """Which style go-yaml picks for a string: 'plain', 'single', 'double' or 'literal'."""
+def _str_style(s: str, key: bool, hint_ok: bool = True) -> str:
+    """Which style go-yaml picks for a string: 'plain', 'single', 'double' or 'literal'.
+
+    A literal block whose first line starts with a space or is empty needs an indentation
+    indicator (go-yaml writes `|4-`); that is only unambiguous for other readers in a plain
+    mapping (hint_ok), so elsewhere such a string is double-quoted instead."""
     a = _analyze(s)
     if "\n" in s:
-        if key or not a["block"] or s[0] in " \n" or "\r" in s:
+        if key or not a["block"] or "\r" in s or (s[0] in " \n" and not hint_ok):
             return "double"
         return "literal"
     resolved = go_resolve(s)
     can_plain = isinstance(resolved, str) and not (_BASE60.match(s) or s in _OLD_BOOL)
-    if can_plain and _pyyaml_retypes(s):
-        # go-yaml would print it plain, but a YAML 1.1 reader (PyYAML) would not read it back
-        # as a string ('1_000', '0b101', '=', '<<'...): quote it so every reader agrees.
-        can_plain = False
     if key and a["multiline"]:
         return "double"
     if can_plain:
         if not a["plain"] or (not s and key):
             return "single" if a["single"] else "double"
+        if _pyyaml_retypes(s):
+            # go-yaml prints it plain, but a YAML 1.1 reader (PyYAML) would not read it back
+            # as a string ('1_000', '0b101', '=', '<<'...): quote it so every reader agrees.
+            return "double"
         return "plain"
     return "double"
 
 
-def _emit_str(s: str, indent: int, key: bool = False) -> str:
-    style = _str_style(s, key)
+def _emit_str(s: str, indent: int, key: bool = False, hint_ok: bool = True) -> str:
+    style = _str_style(s, key, hint_ok)
     if style == "plain":
         return s
     if style == "single":
@@ -570,10 +574,11 @@ def _emit_str(s: str, indent: int, key: bool = False) -> str:
     body = s[:-1] if s.endswith("\n") else s
     pad = " " * (indent + 4)
     lines = [(pad + ln) if ln else "" for ln in body.split("\n")]
-    return "|" + chomp + "\n" + "\n".join(lines)
+    hint = "4" if s[0] in " \n" else ""
+    return "|" + hint + chomp + "\n" + "\n".join(lines)
 
 
-def _scalar_text(v: Any, indent: int) -> str:
+def _scalar_text(v: Any, indent: int, hint_ok: bool = True) -> str:
     if v is None:
         return "null"
     if isinstance(v, bool):
@@ -589,7 +594,7 @@ def _scalar_text(v: Any, indent: int) -> str:
     if isinstance(v, str):
         if any("\udc80" <= c <= "\udcff" for c in v):
             return "!!binary " + base64.b64encode(v.encode("utf-8", "surrogateescape")).decode()
-        return _emit_str(v, indent)
+        return _emit_str(v, indent, hint_ok=hint_ok)
     raise FormatError("cannot encode value as YAML")
 
 
@@ -612,37 +617,48 @@ def _is_empty(v: Any) -> bool:
     return False
 
 
-def _inline(v: Any, indent: int) -> str | None:
+def _inline(v: Any, indent: int, hint_ok: bool = True) -> str | None:
     """Text after 'key:' / '- ' for a value that stays on the same line, or None."""
     if isinstance(v, Branch):
         return "{}" if _is_empty(v) else None
     if isinstance(v, list):
         return "[]" if _is_empty(v) else None
-    return _scalar_text(v, indent)
+    return _scalar_text(v, indent, hint_ok)
 
 
-def _emit_map(b: Branch, indent: int, out: list[str], first_prefix: str | None = None) -> None:
-    """Emit mapping entries at `indent`; the first real entry may reuse `first_prefix` ('- ')."""
+def _leading_comments(items: list, is_map: bool) -> list[str]:
+    out = []
+    for it in items:
+        c = it[0] if is_map else it
+        if not isinstance(c, Comment):
+            break
+        out.append(c.value)
+    return out
+
+
+def _emit_map(b: Branch, ind: int, out: list[str], keycol: int, first_prefix: str | None = None) -> None:
+    """Mapping entries. `ind` is go-yaml's emitter indent for this mapping (block scalars and
+    nested collections hang off it); keys sit at `keycol` (ind, or ind + 2 inside '- ')."""
     prefix = first_prefix
     for k, v in b:
         if isinstance(k, Comment):
-            _comment(k.value, indent, out)
+            _comment(k.value, keycol, out)
             continue
-        lead = prefix if prefix is not None else " " * indent
+        lead = prefix if prefix is not None else " " * keycol
         prefix = None
         kt = _key_text(k)
-        inline = _inline(v, indent)
+        inline = _inline(v, ind, hint_ok=ind == keycol)
         if inline is not None:
             if isinstance(v, (Branch, list)):
                 for com in _comments_of(v):
-                    _comment(com, indent, out)
+                    _comment(com, keycol, out)
             out.append(f"{lead}{kt}: {inline}\n")
         elif isinstance(v, Branch):
             out.append(f"{lead}{kt}:\n")
-            _emit_map(v, indent + 4, out)
+            _emit_map(v, ind + 4, out, ind + 4)
         else:
             out.append(f"{lead}{kt}:\n")
-            _emit_seq(v, indent + 4, out)
+            _emit_seq(v, ind + 2, out)
 
 
 def _comments_of(v: Any) -> list[str]:
@@ -651,43 +667,32 @@ def _comments_of(v: Any) -> list[str]:
     return [x.value for x in v if isinstance(x, Comment)]
 
 
-def _emit_seq(seq: list, indent: int, out: list[str]) -> None:
+def _emit_seq(seq: list, ind: int, out: list[str]) -> None:
+    """Sequence items: go-yaml's emitter indent `ind`, dashes at ind + 2."""
+    dash = ind + 2
     for item in seq:
         if isinstance(item, Comment):
-            _comment(item.value, indent, out)
+            _comment(item.value, dash, out)
             continue
-        inline = _inline(item, indent)
+        inline = _inline(item, ind, hint_ok=False)
         if inline is not None:
             if isinstance(item, (Branch, list)):
                 for com in _comments_of(item):
-                    _comment(com, indent, out)
-            out.append(" " * indent + "- " + inline + "\n")
-        elif isinstance(item, Branch):
-            # Leading comments of the mapping go above the '- ' line.
-            lead_comments = []
-            for k, _ in item:
-                if isinstance(k, Comment):
-                    lead_comments.append(k.value)
-                else:
-                    break
-            for com in lead_comments:
-                _comment(com, indent, out)
-            rest = Branch(item[len(lead_comments) :])
-            _emit_map(rest, indent + 2, out, first_prefix=" " * indent + "- ")
+                    _comment(com, dash, out)
+            out.append(" " * dash + "- " + inline + "\n")
+            continue
+        is_map = isinstance(item, Branch)
+        lead = _leading_comments(item, is_map)  # comments before the first entry go above '- '
+        for com in lead:
+            _comment(com, dash, out)
+        rest = item[len(lead) :]
+        if is_map:
+            _emit_map(Branch(rest), dash, out, dash + 2, first_prefix=" " * dash + "- ")
         else:
-            lead_comments = []
-            for x in item:
-                if isinstance(x, Comment):
-                    lead_comments.append(x.value)
-                else:
-                    break
-            for com in lead_comments:
-                _comment(com, indent, out)
-            rest = item[len(lead_comments) :]
             sub: list[str] = []
-            _emit_seq(rest, indent + 2, sub)
+            _emit_seq(rest, ind + 2, sub)
             if sub:
-                sub[0] = " " * indent + "- " + sub[0][indent + 2 :]
+                sub[0] = " " * dash + "- " + sub[0][dash + 2 :]
             out.extend(sub)
 
 
@@ -701,5 +706,5 @@ def emit(branches: list[Branch]) -> bytes:
                 _comment(com, 0, out)
             out.append("{}\n")
             continue
-        _emit_map(b, 0, out)
+        _emit_map(b, 0, out, 0)
     return "".join(out).encode("utf-8")
