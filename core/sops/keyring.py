@@ -52,13 +52,13 @@ class KeyRing:
         self._parts: dict[tuple[str, str], bytes] = {}
         self._failed: dict[tuple[str, str], str] = {}
         self._data_keys: dict[tuple, bytes] = {}
-        self._identities: dict[str, list[Any]] = {}
+        self._identities: dict[str, Any] = {}
         self._clients: dict[tuple, Any] = {}
         self._lock = threading.RLock()
         self.unwrap_calls = 0  # how many times a master key was actually asked (for tests/bench)
 
     # --- caches used by key sources ---------------------------------------------------
-    def cached_identities(self, kind: str, load: Callable[[], list[Any]]) -> list[Any]:
+    def cached_identities(self, kind: str, load: Callable[[], Any]) -> Any:
         with self._lock:
             if kind not in self._identities:
                 self._identities[kind] = load()

@@ -97,3 +97,16 @@ def test_pgp_without_gpg_binary_is_a_clear_error() -> None:
     ring = KeyRing(env={"SOPS_GPG_EXEC": "gpg-does-not-exist", "PATH": "/nonexistent"})
     with pytest.raises(KeySourceError, match="no gpg binary found"):
         pgp.decrypt(ref, ring)
+
+
+def test_broken_age_source_does_not_hide_the_others(sops: Sops, age_keys: list[AgeKey], tmp_path) -> None:
+    """As sops: a missing SOPS_AGE_KEY_FILE or a bad line elsewhere is tolerated while another
+    source yields a working identity; with no identity at all the error names the sources."""
+    data = sops.encrypt("o.yaml", PLAIN, recipients=[age_keys[0]])
+    env = {"SOPS_AGE_KEY_FILE": str(tmp_path / "missing.txt"), "SOPS_AGE_KEY": "AGE-SECRET-KEY-1BROKEN"}
+    ring = KeyRing(age_identities=[age_keys[0].secret], env=env)
+    assert b"correct-horse-battery" in decrypt(data, "yaml", path="o.yaml", keyring=ring)
+    with pytest.raises(DataKeyError) as ei:
+        decrypt(data, "yaml", path="o.yaml", keyring=KeyRing(env=env))
+    msg = str(ei.value)
+    assert "SOPS_AGE_KEY_FILE" in msg and "SOPS_AGE_KEY" in msg and "BROKEN" not in msg

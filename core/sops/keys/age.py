@@ -41,51 +41,87 @@ def _config_dir(env: dict[str, str]) -> str | None:
     return os.path.join(home, ".config") if home else None
 
 
-def load_identities(ring: KeyRing) -> list[Any]:
+def _sources(ring: KeyRing) -> list[tuple[str, Any]]:
+    """(where, loader) pairs in sops' order; each loader returns identities or raises."""
     env = ring.env
-    ids: list[Any] = []
+    out: list[tuple[str, Any]] = []
     for i, text in enumerate(ring.age_identities or []):
-        ids.extend(parse_identities(text, f"caller identity {i + 1}"))
+        where = f"caller identity {i + 1}"
+        out.append((where, lambda t=text, w=where: parse_identities(t, w)))
     if "SOPS_AGE_KEY" in env:
-        ids.extend(parse_identities(env["SOPS_AGE_KEY"], "SOPS_AGE_KEY"))
+        out.append(("SOPS_AGE_KEY", lambda: parse_identities(env["SOPS_AGE_KEY"], "SOPS_AGE_KEY")))
     if "SOPS_AGE_KEY_FILE" in env:
-        try:
-            with open(env["SOPS_AGE_KEY_FILE"], encoding="utf-8") as fh:
-                ids.extend(parse_identities(fh.read(), "SOPS_AGE_KEY_FILE"))
-        except OSError:
-            raise KeySourceError("age: failed to open SOPS_AGE_KEY_FILE file") from None
+
+        def from_file() -> list[Any]:
+            try:
+                with open(env["SOPS_AGE_KEY_FILE"], encoding="utf-8") as fh:
+                    text = fh.read()
+            except OSError:
+                raise KeySourceError("age: failed to open SOPS_AGE_KEY_FILE file") from None
+            return parse_identities(text, "SOPS_AGE_KEY_FILE")
+
+        out.append(("SOPS_AGE_KEY_FILE", from_file))
     if "SOPS_AGE_KEY_CMD" in env:
-        try:
-            args = shlex.split(env["SOPS_AGE_KEY_CMD"])
-            res = subprocess.run(args, capture_output=True, check=True, env=dict(env))  # noqa: S603
-        except (OSError, ValueError, subprocess.CalledProcessError):
-            raise KeySourceError("age: failed to execute SOPS_AGE_KEY_CMD") from None
-        ids.extend(parse_identities(res.stdout.decode("utf-8", "replace"), "SOPS_AGE_KEY_CMD"))
+
+        def from_cmd() -> list[Any]:
+            try:
+                args = shlex.split(env["SOPS_AGE_KEY_CMD"])
+                res = subprocess.run(args, capture_output=True, check=True, env=dict(env))  # noqa: S603
+            except (OSError, ValueError, subprocess.CalledProcessError):
+                raise KeySourceError("age: failed to execute SOPS_AGE_KEY_CMD") from None
+            return parse_identities(res.stdout.decode("utf-8", "replace"), "SOPS_AGE_KEY_CMD")
+
+        out.append(("SOPS_AGE_KEY_CMD", from_cmd))
     ssh_file = env.get("SOPS_AGE_SSH_PRIVATE_KEY_FILE")
     if ssh_file:
-        import pyrage
 
-        try:
-            with open(ssh_file, "rb") as fh:
-                ids.append(pyrage.ssh.Identity.from_buffer(fh.read()))
-        except Exception:  # noqa: BLE001
-            raise KeySourceError("age: cannot read SOPS_AGE_SSH_PRIVATE_KEY_FILE") from None
+        def from_ssh() -> list[Any]:
+            import pyrage
+
+            try:
+                with open(ssh_file, "rb") as fh:
+                    return [pyrage.ssh.Identity.from_buffer(fh.read())]
+            except Exception:  # noqa: BLE001
+                raise KeySourceError("age: cannot read SOPS_AGE_SSH_PRIVATE_KEY_FILE") from None
+
+        out.append(("SOPS_AGE_SSH_PRIVATE_KEY_FILE", from_ssh))
     cfg = _config_dir(env)
     if cfg:
         path = os.path.join(cfg, "sops", "age", "keys.txt")
         if os.path.isfile(path):
-            with open(path, encoding="utf-8") as fh:
-                ids.extend(parse_identities(fh.read(), path))
-    return ids
+
+            def from_cfg() -> list[Any]:
+                with open(path, encoding="utf-8") as fh:
+                    return parse_identities(fh.read(), path)
+
+            out.append((path, from_cfg))
+    return out
+
+
+def load_identities(ring: KeyRing) -> tuple[list[Any], list[str]]:
+    """All identities that load; like sops, a broken source does not hide the others.
+
+    Returns (identities, errors) where errors name the failing sources."""
+    ids: list[Any] = []
+    errors: list[str] = []
+    for _where, load in _sources(ring):
+        try:
+            ids.extend(load())
+        except KeySourceError as exc:
+            errors.append(str(exc))
+        except OSError:
+            errors.append(f"age: cannot read {_where}")
+    return ids, errors
 
 
 def decrypt(ref: MasterKeyRef, ring: KeyRing) -> bytes:
     import pyrage
 
-    ids = ring.cached_identities("age", lambda: load_identities(ring))
+    ids, errors = ring.cached_identities("age", lambda: load_identities(ring))
     who = ref.get("recipient") or "age"
     if not ids:
-        raise KeySourceError(f"age key {who}: no age identity configured")
+        detail = "; ".join(errors) if errors else "no age identity configured"
+        raise KeySourceError(f"age key {who}: failed to load age identities ({detail})")
     try:
         return pyrage.decrypt(ref.enc.encode("utf-8"), ids)
     except Exception:  # noqa: BLE001 - pyrage.DecryptError and friends
