@@ -236,3 +236,26 @@ def test_import_is_cheap() -> None:
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_pure_python_yaml_fallback(encrypted: dict[str, bytes], age_keys: list[AgeKey], tmp_path) -> None:
+    """Without libyaml (PyYAML built without it) the loader falls back to the pure-Python
+    parser and gives the same bytes."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "c.yaml"
+    src.write_bytes(encrypted["comments"])
+    code = (
+        "import sys; sys.modules['yaml.cyaml'] = None\n"
+        "from core.sops import KeyRing, decrypt\n"
+        "from core.sops.stores import yaml_store\n"
+        "assert yaml_store._Parser.__module__ == 'yaml.parser'\n"
+        f"out = decrypt(open({str(src)!r}, 'rb').read(), 'yaml', path='c.yaml', "
+        f"keyring=KeyRing(age_identities=[{age_keys[1].secret!r}], env={{}}))\n"
+        "sys.stdout.buffer.write(out)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert res.returncode == 0, res.stderr.decode()
+    ring = KeyRing(age_identities=[age_keys[1].secret], env={})
+    assert res.stdout == decrypt(encrypted["comments"], "yaml", path="c.yaml", keyring=ring)
