@@ -81,13 +81,19 @@ class Throttle:
         return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.1"}, Raw())
 
 
-def write_repo(root: Path, services: int, keys: int, version: dict[tuple[int, int], str] | None = None) -> None:
+def write_repo(
+    root: Path, services: int, keys: int, version: dict[tuple[int, int], str] | None = None
+) -> None:
     half = keys // 2
     for i in range(services):
         base = root / f"services/svc{i:03d}/deployment-configuration/profiles/dev"
         base.mkdir(parents=True, exist_ok=True)
-        secrets = "".join(f"SECRET_{j}={(version or {}).get((i, j), f's3cret-{i}-{j}')}\n" for j in range(half))
-        props = "".join(f"key.{j}={(version or {}).get((i, half + j), f'value-{i}-{j}')}\n" for j in range(keys - half))
+        secrets = "".join(
+            f"SECRET_{j}={(version or {}).get((i, j), f's3cret-{i}-{j}')}\n" for j in range(half)
+        )
+        props = "".join(
+            f"key.{j}={(version or {}).get((i, half + j), f'value-{i}-{j}')}\n" for j in range(keys - half)
+        )
         (base / "application.secrets.env").write_text(secrets)
         (base / "application.properties").write_text(props)
 
