@@ -110,8 +110,15 @@ rest_app = APIGatewayRestResolver()  # API Gateway REST API (payload 1.0)
 
 
 def _json_logs_for_core() -> None:
-    """Core modules log through `logging` ("smf.*"): give them the powertools JSON handler."""
+    """Core modules log through `logging` ("smf.*"): give them the powertools JSON handler.
+
+    Only inside Lambda (``AWS_LAMBDA_FUNCTION_NAME``) or with ``SMF_JSON_LOGS=1``: it stops the
+    "smf" loggers from propagating to the root logger, which a host process (tests, a local
+    server) may rely on."""
     import logging
+
+    if not (os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or os.environ.get("SMF_JSON_LOGS")):
+        return
 
     from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 

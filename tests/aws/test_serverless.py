@@ -28,6 +28,7 @@ LIST_ONLY = {"secretsmanager:ListSecrets", "secretsmanager:BatchGetSecretValue",
 def resolve(value: str) -> str:
     """Serverless variables as `serverless package` resolves them (default params)."""
     value = value.replace("${aws:region}", REGION).replace("${aws:accountId}", ACCOUNT)
+    value = value.replace("${self:service}", SLS["service"]).replace("${sls:stage}", "prod")
     for _ in range(3):
         value = re.sub(r"\$\{param:(\w+)\}", lambda m: str(PARAMS[m.group(1)]), value)
         value = value.replace("${aws:region}", REGION).replace("${aws:accountId}", ACCOUNT)
@@ -156,6 +157,9 @@ def test_every_aws_call_in_the_code_is_allowed() -> None:
                 f"{action} ({module}) not in serverless.yml"
             )
     assert any("sqs:SendMessage" in st["Action"] for st in statements())
+    worker = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{SLS['service']}-prod-worker"
+    assert allowed("lambda:InvokeFunction", worker)
+    assert not allowed("lambda:InvokeFunction", worker.replace("worker", "webhook"))
 
 
 def _included(rel: str) -> bool:

@@ -22,7 +22,7 @@ from tests.aws.conftest import (
     write_tree,
 )
 
-SERVICES, CONFIGS, SECRETS = 15, 20, 4
+SERVICES, CONFIGS, SECRETS = 50, 16, 4  # 1,000 keys
 
 
 def _repo(root: Path, version: str = "1") -> Path:
@@ -36,14 +36,14 @@ def _repo(root: Path, version: str = "1") -> Path:
     return write_tree(root, files)
 
 
-def test_sync_of_hundreds_of_keys_converges_under_throttling(
+def test_sync_of_a_thousand_keys_converges_under_throttling(
     aws_env: str, sm: Any, ssm: Any, tmp_path: Path
 ) -> None:
     root = _repo(tmp_path)
     cfg = make_config(aws_env, sync={"prune": True})
     # Few injections: each one makes the adaptive limiter slow the client down for seconds
     # (bench/bench_aws.py measures a large throttled sync).
-    put_throttle = Throttle("PutParameter", 3, after=100, every=20)
+    put_throttle = Throttle("PutParameter", 3, after=200, every=50)
     create_throttle = Throttle("CreateSecret", 2, code="TooManyRequestsException", after=10, every=5)
     log = CallLog()
     report = run(
@@ -63,7 +63,7 @@ def test_sync_of_hundreds_of_keys_converges_under_throttling(
 
     # An update of everything under throttling converges too.
     _repo(root, "2")
-    again = Throttle("PutParameter", 2, after=100, every=50)
+    again = Throttle("PutParameter", 2, after=300, every=100)
     report = run([cfg], LocalDirSource(root), apply=True, store_factory=Factory(again))
     assert report.errors == [] and report.summary["update"] == SERVICES * (CONFIGS + SECRETS)
     assert again.injected == 2
