@@ -5,7 +5,9 @@ Kept free of store and SDK details so plan/apply and every store module agree on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 MANAGED_BY_KEY = "managed-by"
@@ -74,6 +76,28 @@ class StoredEntry:
     #: Store-specific handle (ARN, ETag, version...), passed back to put/delete untouched.
     handle: Any = field(default=None, repr=False)
 
+    @classmethod
+    def from_metadata(
+        cls, name: str, meta: Mapping[str, str], *, deleted: bool = False, handle: Any = None
+    ) -> StoredEntry:
+        """Read back what `DesiredEntry.metadata()` wrote (tags, labels, annotations...).
+
+        Ownership and provenance count only on entries that carry our marker: a hand-made
+        entry with look-alike tags is still "not ours".
+        """
+        managed = meta.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
+        ours = (lambda key: meta.get(key)) if managed else (lambda key: None)
+        return cls(
+            name=name,
+            managed=managed,
+            owner=ours(META_OWNER),
+            fingerprint=ours(META_FINGERPRINT),
+            commit=ours(META_COMMIT),
+            source=ours(META_SOURCE),
+            deleted=deleted,
+            handle=handle,
+        )
+
 
 @dataclass
 class ListQuery:
@@ -91,3 +115,16 @@ class ListQuery:
     #: (``"{config}/"``), so entries of a service removed from Git can be pruned. A store
     #: may return more managed entries than asked; plan filters by owner.
     owner_prefixes: set[str] = field(default_factory=set)
+
+    @cached_property
+    def _folded_names(self) -> frozenset[str]:
+        return frozenset(n.lower() for n in self.names)
+
+    def wants(self, entry: StoredEntry, *, case_insensitive: bool = False) -> bool:
+        """Whether a listed entry answers this query (named, or managed by an owner asked for)."""
+        if entry.name in self.names or (case_insensitive and entry.name.lower() in self._folded_names):
+            return True
+        owner = entry.owner
+        if not entry.managed or owner is None:
+            return False
+        return owner in self.owners or any(owner.startswith(p) for p in self.owner_prefixes)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from core.errors import StoreError
-from core.model import MANAGED_BY_KEY, MANAGED_BY_VALUE, ListQuery, StoredEntry
+from core.model import MANAGED_BY_KEY
 
 SM_ENDPOINT_ENV = "GCP_SECRET_MANAGER_ENDPOINT"
 PM_ENDPOINT_ENV = "GCP_PARAMETER_MANAGER_ENDPOINT"
@@ -220,16 +220,3 @@ def entry_labels(meta: Mapping[str, str], options: Mapping[str, Any]) -> dict[st
     if options.get("service"):
         labels[LABEL_SERVICE] = label_safe(str(options["service"]))
     return labels
-
-
-def is_managed(meta: Mapping[str, str]) -> bool:
-    return meta.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
-
-
-def wanted(entry: StoredEntry, query: ListQuery) -> bool:
-    """Whether a listed entry answers `query` (named, or managed by an owner asked for)."""
-    if entry.name in query.names:
-        return True
-    if not entry.managed or entry.owner is None:
-        return False
-    return entry.owner in query.owners or any(entry.owner.startswith(p) for p in query.owner_prefixes)

@@ -34,13 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from core.errors import NamingError, StoreError
 from core.model import (
-    MANAGED_BY_KEY,
-    MANAGED_BY_VALUE,
-    META_COMMIT,
-    META_FINGERPRINT,
-    META_OWNER,
     META_REPO,
-    META_SOURCE,
     DesiredEntry,
     ListQuery,
     StoredEntry,
@@ -211,26 +205,11 @@ class AppConfigurationStore(Store):
                 if (s.label or None) != self.label:
                     continue
                 tags = dict(s.tags or {})
-                managed = tags.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
-                owner = tags.get(META_OWNER)
-                wanted = s.key in query.names or (
-                    managed
-                    and owner is not None
-                    and (owner in query.owners or any(owner.startswith(p) for p in query.owner_prefixes))
+                entry = StoredEntry.from_metadata(
+                    s.key, tags, handle=AppConfigHandle(s.key, s.label, s.etag, bool(s.read_only))
                 )
-                if not wanted:
-                    continue
-                out.append(
-                    StoredEntry(
-                        name=s.key,
-                        managed=managed,
-                        owner=owner,
-                        fingerprint=tags.get(META_FINGERPRINT),
-                        commit=tags.get(META_COMMIT),
-                        source=tags.get(META_SOURCE),
-                        handle=AppConfigHandle(s.key, s.label, s.etag, bool(s.read_only)),
-                    )
-                )
+                if query.wants(entry):
+                    out.append(entry)
         except AzureError as exc:
             raise store_error(exc, op="listing App Configuration key-values") from None
         return out

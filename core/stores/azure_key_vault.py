@@ -31,13 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from core.errors import StoreError
 from core.model import (
-    MANAGED_BY_KEY,
-    MANAGED_BY_VALUE,
-    META_COMMIT,
-    META_FINGERPRINT,
-    META_OWNER,
     META_REPO,
-    META_SOURCE,
     DesiredEntry,
     ListQuery,
     StoredEntry,
@@ -101,24 +95,9 @@ class KeyVaultStore(Store):
     @staticmethod
     def _stored(props: Any, *, deleted: bool) -> StoredEntry:
         tags = dict(props.tags or {})
-        return StoredEntry(
-            name=props.name,
-            managed=tags.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE,
-            owner=tags.get(META_OWNER),
-            fingerprint=tags.get(META_FINGERPRINT),
-            commit=tags.get(META_COMMIT),
-            source=tags.get(META_SOURCE),
-            deleted=deleted,
-            handle=KeyVaultHandle(props.name, props.content_type, tags),
+        return StoredEntry.from_metadata(
+            props.name, tags, deleted=deleted, handle=KeyVaultHandle(props.name, props.content_type, tags)
         )
-
-    @staticmethod
-    def _wanted(entry: StoredEntry, names: set[str], query: ListQuery) -> bool:
-        if entry.name.lower() in names:
-            return True
-        if not entry.managed or entry.owner is None:
-            return False
-        return entry.owner in query.owners or any(entry.owner.startswith(p) for p in query.owner_prefixes)
 
     # -- Store interface ----------------------------------------------------------------
     def list_entries(self, query: ListQuery) -> list[StoredEntry]:
@@ -133,7 +112,7 @@ class KeyVaultStore(Store):
                     continue  # backs a Key Vault certificate: never ours
                 live.add(props.name.lower())
                 entry = self._stored(props, deleted=False)
-                if self._wanted(entry, names, query):
+                if query.wants(entry, case_insensitive=True):
                     out.append(entry)
             if names - live:
                 for deleted in self.client.list_deleted_secrets(max_page_size=25):

@@ -39,10 +39,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from core.errors import NamingError, StoreError
 from core.model import (
-    META_COMMIT,
-    META_FINGERPRINT,
-    META_OWNER,
-    META_SOURCE,
     DesiredEntry,
     ListQuery,
     StoredEntry,
@@ -226,7 +222,7 @@ class ParameterManagerStore(Store):
             pager = _gcp.call(self.calls, "list_parameters", self.client.list_parameters, request=request)
             for param in _gcp.paged(self.calls, "list_parameters", pager, "parameters"):
                 entry = self._stored(param)
-                if _gcp.wanted(entry, query):
+                if query.wants(entry):
                     out.append(entry)
         except StoreError:
             raise
@@ -237,14 +233,9 @@ class ParameterManagerStore(Store):
     def _stored(self, param: Any) -> StoredEntry:
         labels = dict(param.labels)
         meta = _gcp.decode_labels(labels)
-        managed = _gcp.is_managed(meta)
-        return StoredEntry(
-            name=param.name.rsplit("/", 1)[-1],
-            managed=managed,
-            owner=meta.get(META_OWNER) if managed else None,
-            fingerprint=meta.get(META_FINGERPRINT) if managed else None,
-            commit=meta.get(META_COMMIT),
-            source=meta.get(META_SOURCE),
+        return StoredEntry.from_metadata(
+            param.name.rsplit("/", 1)[-1],
+            meta,
             handle={"path": param.name, "labels": labels, "format": _format_name(param.format_)},
         )
 

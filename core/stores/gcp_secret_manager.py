@@ -24,9 +24,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from core.errors import StoreError
 from core.model import (
-    META_COMMIT,
-    META_FINGERPRINT,
-    META_OWNER,
     META_SOURCE,
     DesiredEntry,
     ListQuery,
@@ -128,7 +125,7 @@ class SecretManagerStore(Store):
         try:
             for secret in _gcp.paged(self.calls, "list_secrets", pager, "secrets"):
                 entry = self._stored(secret)
-                if _gcp.wanted(entry, query):
+                if query.wants(entry):
                     out.append(entry)
         except StoreError:
             raise
@@ -141,16 +138,9 @@ class SecretManagerStore(Store):
         labels = dict(secret.labels)
         meta = _gcp.decode_labels(labels)
         meta.update({k: v for k, v in dict(secret.annotations).items() if k.startswith("smf-")})
-        managed = _gcp.is_managed(meta)
-        return StoredEntry(
-            name=name,
-            managed=managed,
-            owner=meta.get(META_OWNER) if managed else None,
-            fingerprint=meta.get(META_FINGERPRINT) if managed else None,
-            commit=meta.get(META_COMMIT),
-            source=meta.get(META_SOURCE),
-            deleted=False,  # Secret Manager has no soft delete
-            handle={"path": secret.name, "labels": labels, "etag": secret.etag},
+        # Secret Manager has no soft delete
+        return StoredEntry.from_metadata(
+            name, meta, handle={"path": secret.name, "labels": labels, "etag": secret.etag}
         )
 
     def put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:

@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import ClassVar
 
 from core.errors import StoreError
-from core.model import MANAGED_BY_VALUE, DesiredEntry, ListQuery, StoredEntry
+from core.model import (
+    MANAGED_BY_KEY,
+    META_COMMIT,
+    META_FINGERPRINT,
+    META_OWNER,
+    META_SOURCE,
+    DesiredEntry,
+    ListQuery,
+    StoredEntry,
+)
 from core.stores.base import ConflictError, Store
 
 SCHEMA = """
@@ -94,24 +103,11 @@ class LocalStore(Store):
             ).fetchall()
         out = []
         for name, managed_by, owner, fp, commit, source, deleted, version in rows:
-            managed = managed_by == MANAGED_BY_VALUE
-            wanted = name in query.names or (
-                managed
-                and (owner in query.owners or any((owner or "").startswith(p) for p in query.owner_prefixes))
-            )
-            if wanted:
-                out.append(
-                    StoredEntry(
-                        name=name,
-                        managed=managed,
-                        owner=owner,
-                        fingerprint=fp,
-                        commit=commit,
-                        source=source,
-                        deleted=bool(deleted),
-                        handle=version,
-                    )
-                )
+            meta = {MANAGED_BY_KEY: managed_by, META_OWNER: owner, META_FINGERPRINT: fp,
+                    META_COMMIT: commit, META_SOURCE: source}  # fmt: skip
+            entry = StoredEntry.from_metadata(name, meta, deleted=bool(deleted), handle=version)
+            if query.wants(entry):
+                out.append(entry)
         return out
 
     def put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
