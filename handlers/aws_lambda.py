@@ -354,6 +354,7 @@ def _rest_webhook() -> Response:
 @url_app.get("/healthz")
 @rest_app.get("/healthz")
 def _health() -> Response:
+    metrics.add_metric(name="HealthChecks", unit=MetricUnit.Count, value=1)
     return _json(200, {"status": "ok"})
 
 

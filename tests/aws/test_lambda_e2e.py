@@ -397,6 +397,21 @@ def test_api_gateway_rest_event_and_rejections(world: World) -> None:
     assert health["statusCode"] == 200
 
 
+def test_api_gateway_http_api_event(world: World) -> None:
+    """An API Gateway HTTP API (payload 2.0, route `POST /webhook`) request works like a Function URL."""
+    first = world.setup()
+    headers, body = github_push(world.repo.url, before=ZERO, after=first, secret=HOOK_SECRET)
+    event = url_event(headers, body)
+    event["routeKey"] = "POST /webhook"
+    event["requestContext"].update(
+        routeKey="POST /webhook", apiId="a1b2c3", domainName="a1b2c3.execute-api.us-east-1.amazonaws.com"
+    )
+    event["body"], event["isBase64Encoded"] = body.decode(), False
+    resp = world.call(event)
+    assert resp["statusCode"] == 200, resp
+    assert world.state() == (EXPECTED_SECRETS, EXPECTED_PARAMS)
+
+
 def test_schedule_resyncs_and_reports_drift(world: World) -> None:
     world.setup(drift="report")
     out = world.call(SCHEDULE_EVENT)

@@ -248,3 +248,17 @@ def test_errors_are_mapped_without_values(aws_env: str) -> None:
         EndpointConnectionError(endpoint_url="http://x"), store="aws-secrets-manager", op="ListSecrets"
     )
     assert err.transient
+
+
+def test_size_limit_is_ours_and_templates_are_honoured(aws_env: str, sm: Any, tmp_path: Path) -> None:
+    """moto accepts a 70,000-character secret; AWS refuses over 64 KiB, so the run must."""
+    files = service_files("cart", {"HUGE": "x" * 70_000, "OK": "fine-value-1"})
+    files |= service_files("shop", {"TOKEN": "shop-token-123"})
+    root = write_tree(tmp_path, files)
+    cfg = make_config(aws_env, configs_enabled=False)
+    cfg.secrets.name_template = "apps/{prefix}/{environment}/{key}{suffix}"
+    cfg.secrets.suffix = "_v1"
+    report = _sync(cfg, root)
+    [err] = report.errors
+    assert err["service"] == "cart" and "70000 bytes" in err["message"] and err["field"] == "HUGE"
+    assert all_secrets(sm) == {"apps/shop/dev/TOKEN_v1": "shop-token-123"}  # cart: nothing written
