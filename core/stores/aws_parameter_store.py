@@ -132,21 +132,28 @@ class ParameterStore(Store):
             return owner is not None and (owner in query.owners or owner.startswith(owner_prefixes))
 
         managed = [{"Key": f"tag:{MANAGED_BY_KEY}", "Values": [MANAGED_BY_VALUE]}]
-        if owner_prefixes:
-            # Full resync with pruning: every managed parameter (tag filters match exactly,
-            # so owner prefixes are checked here), one listing for all services.
-            listings = [managed]
+        plain = sorted(p for p in owner_prefixes if _aws.encode_tag_value(p) == p)
+        # (filters, whether the server matched the owner tag exactly or by prefix)
+        listings: list[tuple[list[dict[str, Any]], bool]] = []
+        if owner_prefixes and len(plain) < len(owner_prefixes):
+            listings.append((managed, False))  # every managed parameter; owners checked here
         else:
-            owners = sorted({_aws.encode_tag_value(o) for o in query.owners})
-            listings = [
-                [*managed, {"Key": f"tag:{META_OWNER}", "Values": batch}]
-                for batch in _aws.chunks(owners, FILTER_VALUES)
+            # Full resync with pruning: every owner of the config ("{config}/..."), one listing
+            # for all services (DescribeParameters tag filters accept BeginsWith).
+            listings += [
+                ([*managed, {"Key": f"tag:{META_OWNER}", "Option": "BeginsWith", "Values": batch}], True)
+                for batch in _aws.chunks(plain, FILTER_VALUES)
             ]
-        for filters in listings:
+            rest = sorted({_aws.encode_tag_value(o) for o in query.owners if not o.startswith(tuple(plain))})
+            listings += [
+                ([*managed, {"Key": f"tag:{META_OWNER}", "Values": batch}], True)
+                for batch in _aws.chunks(rest, FILTER_VALUES)
+            ]
+        for filters, owner_matched in listings:
             for item in self._describe(filters):
                 entry = _from_description(item)
-                if not wanted(entry.owner):
-                    # Description edited by hand (or another config's): the tags are the truth.
+                if owner_matched and not wanted(entry.owner):
+                    # Description edited by hand: the tags are the truth.
                     entry = _from_tags(item, self._tags(item["Name"]))
                 if not wanted(entry.owner):
                     continue

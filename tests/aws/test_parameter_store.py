@@ -169,3 +169,28 @@ def test_read_values_and_drift(aws_env: str, ssm: Any, tmp_path: Path) -> None:
     report = _sync(cfg, root, drift=True)
     assert {c.name: c.action for c in report.changes}["/cart/dev/server.port"] == "update"
     assert all_parameters(ssm)["/cart/dev/server.port"] == "8080"
+
+
+def test_full_resync_prunes_a_service_removed_from_git(
+    aws_env: str, ssm: Any, sm: Any, tmp_path: Path
+) -> None:
+    """A service deleted from the repo is found through its owner prefix ("{config}/") and
+    pruned; another config's entries are never listed for pruning."""
+    import shutil
+
+    files = service_files("cart", {"TOKEN": "cart-token-123"}, {"a": "1", "b": "2"})
+    files |= service_files("shop", {"TOKEN": "shop-token-123"}, {"a": "1"})
+    root = write_tree(tmp_path / "repo", files)
+    cfg = make_config(aws_env, sync={"prune": True})
+    _sync(cfg, root)
+    other = make_config(aws_env, name="shop-dev2", sync={"prune": True})
+    _sync(other, write_tree(tmp_path / "other", service_files("legacy", {"K": "legacy-value-1"}, {"x": "1"})))
+
+    shutil.rmtree(root / "services" / "shop")
+    log = CallLog()
+    report = _sync(cfg, root, log)
+    assert report.errors == []
+    assert sorted(c.name for c in report.changes if c.action == "delete") == ["/shop/dev/a", "shop/dev/TOKEN"]
+    assert set(all_parameters(ssm)) == {"/cart/dev/a", "/cart/dev/b", "/legacy/dev/x"}
+    assert log.calls["DeleteParameter"] == 1 and log.calls["DeleteSecret"] == 1
+    assert log.calls["ListTagsForResource"] == 0  # ownership came from the listing, not per entry
