@@ -262,3 +262,16 @@ def test_size_limit_is_ours_and_templates_are_honoured(aws_env: str, sm: Any, tm
     [err] = report.errors
     assert err["service"] == "cart" and "70000 bytes" in err["message"] and err["field"] == "HUGE"
     assert all_secrets(sm) == {"apps/shop/dev/TOKEN_v1": "shop-token-123"}  # cart: nothing written
+
+
+def test_assume_role_from_config(aws_env: str, sm: Any, tmp_path: Path) -> None:
+    """provider.aws.auth.roleArn: the clients sign with refreshable sts:AssumeRole credentials."""
+    role = "arn:aws:iam::123456789012:role/smf-writer"
+    cfg = make_config(aws_env, configs_enabled=False, aws={"auth": {"roleArn": role}})
+    store = open_store("aws-secrets-manager", cfg)
+    creds = store.client._request_signer._credentials
+    assert creds.method == "assume-role"
+    assert creds.get_frozen_credentials().access_key != "testing"  # from moto's STS, not the env
+    root = write_tree(tmp_path, service_files("cart", SECRETS))
+    assert _sync(cfg, root).errors == []
+    assert set(all_secrets(sm)) == {"cart/dev/DB_PASSWORD", "cart/dev/API_KEY"}
