@@ -435,6 +435,28 @@ def test_webhook_sync_converges_under_throttling(world: World) -> None:
     assert world.state() == (EXPECTED_SECRETS, EXPECTED_PARAMS)
 
 
+def test_sops_file_encrypted_with_aws_kms(world: World) -> None:
+    """A SOPS file encrypted by the real sops binary to a (moto) KMS key decrypts in the
+    function with its role's kms:Decrypt; no age key involved."""
+    import boto3
+
+    kms = boto3.client("kms", endpoint_url=world.aws_url, region_name="us-east-1")
+    arn = kms.create_key(Description="sops")["KeyMetadata"]["Arn"]
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL": world.aws_url}  # fmt: skip
+    enc = world.sops.encrypt("application.secrets.env", "DB_PASSWORD=kms-protected-pa55\n",
+                             args=["--kms", arn], env=env)  # fmt: skip
+    assert b"sops_kms__list_0__map_arn=" + arn.encode() in enc and b"age" not in enc.split(b"sops_kms")[0]
+    world.repo = world.git.make_repo({f"{ORDERS}/application.secrets.env": enc})
+    doc = json.loads(config_yaml(world.aws_url, source_url=world.repo.url))
+    doc["spec"]["webhook"] = {"provider": "github"}
+    world.mp.setenv("SMF_CONFIG_YAML", json.dumps(doc))
+    status, doc = world.push(ZERO, world.repo.sha)
+    assert status == 200 and doc["status"] == "ok", doc
+    assert world.state()[0] == {"orders/dev/DB_PASSWORD": "kms-protected-pa55"}
+    LeakCheck(["kms-protected-pa55"]).scan(*world.outputs, where="handler output")
+
+
 def test_handler_imports_no_gcp_or_azure_sdk() -> None:
     import subprocess
     import sys
