@@ -241,6 +241,11 @@ def metadata_tags(
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
+def decoded_tags(tags: dict[str, str]) -> dict[str, str]:
+    """Tag values as written before `encode_tag_value` (what `DesiredEntry.metadata()` gave)."""
+    return {k: decode_tag_value(v) or "" for k, v in tags.items()}
+
+
 def tags_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t.get("Value", "") for t in tags or []}
 

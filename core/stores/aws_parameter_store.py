@@ -319,27 +319,13 @@ def _from_description(item: dict[str, Any]) -> StoredEntry:
     from core.model import StoredEntry
 
     data = _parse_description(item.get("Description"))
-    return StoredEntry(
-        name=item["Name"],
-        managed=True,
-        owner=data.get("owner"),
-        fingerprint=data.get("fp"),
-        commit=data.get("commit"),
-        source=data.get("source"),
-        handle=_handle(item),
+    meta = {key: data[short] for key, short in _SHORT.items() if short in data}
+    return StoredEntry.from_metadata(
+        item["Name"], {MANAGED_BY_KEY: MANAGED_BY_VALUE, **meta}, handle=_handle(item)
     )
 
 
 def _from_tags(item: dict[str, Any], tags: dict[str, str]) -> StoredEntry:
     from core.model import StoredEntry
 
-    managed = _aws.is_managed(tags)
-    return StoredEntry(
-        name=item["Name"],
-        managed=managed,
-        owner=_aws.decode_tag_value(tags.get(META_OWNER)) if managed else None,
-        fingerprint=tags.get(META_FINGERPRINT) if managed else None,
-        commit=tags.get(META_COMMIT) if managed else None,
-        source=_aws.decode_tag_value(tags.get(META_SOURCE)) if managed else None,
-        handle=_handle(item, tags),
-    )
+    return StoredEntry.from_metadata(item["Name"], _aws.decoded_tags(tags), handle=_handle(item, tags))

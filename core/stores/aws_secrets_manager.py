@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from core.model import META_COMMIT, META_FINGERPRINT, META_OWNER, META_SOURCE
+from core.model import META_OWNER
 from core.stores import _aws
 from core.stores.base import ConflictError, Store
 
@@ -240,14 +240,9 @@ def _stored(item: dict[str, Any]) -> StoredEntry:
     from core.model import StoredEntry
 
     tags = _aws.tags_dict(item.get("Tags"))
-    managed = _aws.is_managed(tags)
-    return StoredEntry(
-        name=item["Name"],
-        managed=managed,
-        owner=_aws.decode_tag_value(tags.get(META_OWNER)) if managed else None,
-        fingerprint=tags.get(META_FINGERPRINT) if managed else None,
-        commit=tags.get(META_COMMIT) if managed else None,
-        source=_aws.decode_tag_value(tags.get(META_SOURCE)) if managed else None,
+    return StoredEntry.from_metadata(
+        item["Name"],
+        _aws.decoded_tags(tags),
         deleted=item.get("DeletedDate") is not None,
         handle=SecretHandle(
             arn=item["ARN"], description=item.get("Description"), kms_key_id=item.get("KmsKeyId"), tags=tags
