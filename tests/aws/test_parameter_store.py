@@ -115,10 +115,11 @@ def test_tier_by_size_and_clear_errors(aws_env: str, ssm: Any, tmp_path: Path) -
 def test_names_are_checked_against_ssm_rules(aws_env: str, ssm: Any, tmp_path: Path) -> None:
     deep = "/".join(f"l{i}" for i in range(16))
     files = service_files("cart", None, {deep: "1"}) | service_files("awsome", None, {"k": "v"})
+    files |= service_files("long", None, {"k" * 950: "v"})
     files |= service_files("ok", None, {"k": "v"})
     report = _sync(make_config(aws_env), write_tree(tmp_path, files))
     messages = " | ".join(e["message"] for e in report.errors)
-    assert "levels" in messages and "reserved" in messages
+    assert "levels" in messages and "reserved" in messages and "at most 955" in messages
     assert set(all_parameters(ssm)) == {"/ok/dev/k"}
 
 
