@@ -51,6 +51,19 @@ FILES_CAP = 3000
 ZERO_SHA = "0" * 40
 _SHA = re.compile(r"^[0-9a-fA-F]{40}$")
 
+#: Headers verification and parsing read: what a handler keeps when it hands a verified
+#: delivery to a queue, so the worker can verify and parse it again (lower-case).
+_DELIVERY_HEADERS = ("content-type", "user-agent")
+_DELIVERY_HEADER_PREFIXES = ("x-github-", "x-hub-", "x-gitlab-", "x-gitea-", "x-forgejo-", "x-gogs-",
+                             "x-event", "x-request-", "x-hook-", "x-signature", "x-delivery",
+                             "x-bitbucket-")  # fmt: skip
+
+
+def delivery_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers a queued delivery must carry to be verified and parsed again."""
+    return {k: v for k, v in headers.items()
+            if k.lower() in _DELIVERY_HEADERS or k.lower().startswith(_DELIVERY_HEADER_PREFIXES)}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Rejected:

@@ -62,32 +62,6 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit  # noqa: 
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "secret-manager-functions"
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "SecretManagerFunctions"
-#: Webhook headers a handed-off delivery needs to be verified and parsed again.
-FORWARDED_HEADERS = (
-    "content-type",
-    "user-agent",
-    "x-github-event",
-    "x-github-delivery",
-    "x-hub-signature-256",
-    "x-hub-signature",
-    "x-gitlab-event",
-    "x-gitlab-token",
-    "x-gitlab-event-uuid",
-    "x-gitlab-webhook-uuid",
-    "x-event-key",
-    "x-request-uuid",
-    "x-hook-uuid",
-    "x-gitea-event",
-    "x-gitea-delivery",
-    "x-gitea-signature",
-    "x-gogs-event",
-    "x-gogs-delivery",
-    "x-gogs-signature",
-    "x-smf-signature",
-    "x-smf-delivery",
-    "x-signature",
-    "x-delivery",
-)
 #: An SQS message / async invocation payload holds 256 KiB; the body is sent compressed.
 MAX_HANDOFF_BYTES = 240 * 1024
 #: Variables SMF_ENV_SECRET may set (nothing else from that secret reaches the environment).
@@ -229,7 +203,9 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
 # -- hand-off ---------------------------------------------------------------------------------
 def handoff_payload(headers: dict[str, str], body: bytes) -> dict[str, Any] | None:
     """The verified delivery as a message (compressed body), or None when too large."""
-    kept = {k: v for k, v in headers.items() if k.lower() in FORWARDED_HEADERS}
+    from core.webhook import delivery_headers
+
+    kept = delivery_headers(headers)
     packed = base64.b64encode(zlib.compress(body, 6)).decode("ascii")
     payload = {"kind": "push", "headers": kept, "body_z": packed}
     if len(json.dumps(payload)) > MAX_HANDOFF_BYTES:

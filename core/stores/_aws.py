@@ -21,7 +21,6 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from core.errors import StoreError
-from core.model import MANAGED_BY_KEY, MANAGED_BY_VALUE
 
 if TYPE_CHECKING:
     from core.config import SecretManagerConfig
@@ -248,10 +247,6 @@ def decoded_tags(tags: dict[str, str]) -> dict[str, str]:
 
 def tags_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t.get("Value", "") for t in tags or []}
-
-
-def is_managed(tags: dict[str, str]) -> bool:
-    return tags.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
 
 
 def chunks(items: list[Any], size: int) -> list[list[Any]]:

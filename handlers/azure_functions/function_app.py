@@ -51,34 +51,6 @@ QUEUE_NAME = "smf-sync"
 QUEUE_CONNECTION = "AzureWebJobsStorage"
 #: Azure Storage queue messages are at most 64 KB; the worker base64-decodes, so keep a margin.
 MAX_QUEUED_BODY = 45 * 1024
-#: Headers the worker needs to verify and parse a delivery again (lower-case).
-FORWARDED_HEADERS = (
-    "content-type",
-    "user-agent",
-    "x-github-event",
-    "x-github-delivery",
-    "x-hub-signature-256",
-    "x-hub-signature",
-    "x-gitlab-event",
-    "x-gitlab-token",
-    "x-gitlab-event-uuid",
-    "x-gitlab-webhook-uuid",
-    "x-event-key",
-    "x-request-uuid",
-    "x-hook-uuid",
-    "x-gitea-event",
-    "x-gitea-delivery",
-    "x-gitea-signature",
-    "x-forgejo-event",
-    "x-forgejo-delivery",
-    "x-forgejo-signature",
-    "x-gogs-event",
-    "x-gogs-delivery",
-    "x-gogs-signature",
-    "x-signature-256",
-    "x-delivery-id",
-    "x-event",
-)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
@@ -162,7 +134,9 @@ def queue_message(headers: dict[str, str], body: bytes) -> str:
     resync request when the body cannot fit in a storage queue message."""
     if len(body) > MAX_QUEUED_BODY:
         return json.dumps({"kind": "resync"})
-    kept = {k: v for k, v in headers.items() if k.lower() in FORWARDED_HEADERS}
+    from core.webhook import delivery_headers
+
+    kept = delivery_headers(headers)
     return json.dumps({"kind": "delivery", "headers": kept, "body": base64.b64encode(body).decode()})
 
 

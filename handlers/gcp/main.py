@@ -50,7 +50,7 @@ import functions_framework  # noqa: E402
 from core.config import parse_config_text  # noqa: E402
 from core.intake import handle_webhook, webhook_secret  # noqa: E402
 from core.intake import resync as intake_resync  # noqa: E402
-from core.webhook import Ignored, Rejected, verify_and_parse  # noqa: E402
+from core.webhook import Ignored, Rejected, delivery_headers, verify_and_parse  # noqa: E402
 
 HANDOFF_ENV = "SMF_HANDOFF_TOPIC"
 #: Largest body handed off: base64 of 7 MiB (plus headers) stays under Pub/Sub's 10 MB.
@@ -164,17 +164,6 @@ def publish(topic: str, payload: dict[str, Any]) -> str:
     return str((resp.json().get("messageIds") or [""])[0])
 
 
-#: Headers the worker needs to verify and parse the delivery again.
-_KEEP_HEADERS = ("content-type", "content-length", "user-agent")
-_KEEP_PREFIXES = ("x-github-", "x-hub-", "x-gitlab-", "x-gitea-", "x-forgejo-", "x-gogs-",
-                  "x-event-", "x-request-", "x-hook-", "x-signature", "x-bitbucket-")  # fmt: skip
-
-
-def _delivery_headers(headers: Any) -> dict[str, str]:
-    return {k: v for k, v in headers.items()
-            if k.lower() in _KEEP_HEADERS or k.lower().startswith(_KEEP_PREFIXES)}  # fmt: skip
-
-
 def _json(payload: dict[str, Any], status: int) -> tuple[str, int, dict[str, str]]:
     return json.dumps(payload), status, {"Content-Type": "application/json"}
 
@@ -205,7 +194,7 @@ def webhook(request: Any) -> tuple[str, int, dict[str, str]]:
             return _json({"status": "rejected", "reason": outcome.reason}, outcome.status)
         if isinstance(outcome, Ignored):
             return _json({"status": "ignored", "reason": outcome.reason}, outcome.status)
-        message = {"kind": "push", "headers": _delivery_headers(headers),
+        message = {"kind": "push", "headers": delivery_headers(headers),
                    "body": base64.b64encode(body).decode()}  # fmt: skip
         try:
             message_id = publish(topic, message)
