@@ -143,8 +143,10 @@ def _run_config(
         ok_owners = {s.files.owner for s in services if not s.failed}
         kinds = {secret_store(config)} | ({config_store(config)} if config.configs.enabled else set())
         kinds |= set(desired)
-        if not full:
-            kinds = set(desired)  # incremental: only stores this push has entries for
+        if not full and not prune:
+            # An incremental run without pruning has nothing to do in a store it writes nothing
+            # to; with pruning, a deleted file's entries must still be found and removed.
+            kinds = set(desired)
         fp_key = None
         for kind in sorted(kinds):
             entries = [e for e in desired.get(kind, []) if e.owner in ok_owners]

@@ -242,6 +242,20 @@ def test_incremental_run_touches_only_changed_service(repo: Path, tmp_path: Path
     assert report.changes == [] and report.errors == []
 
 
+def test_incremental_prune_of_a_deleted_file(repo: Path, tmp_path: Path) -> None:
+    configs = _config(tmp_path)
+    run(configs, LocalDirSource(repo), apply=True)
+    removed = f"{PAYMENTS}/application.config.yaml"
+    (repo / removed).unlink()
+    report = run(configs, LocalDirSource(repo), apply=True, prune=True, allow_mass_delete=True,
+                 changed_paths={removed})  # fmt: skip
+    assert sorted((c.action, c.name) for c in report.changes if c.action != "unchanged") == [
+        ("delete", "payments/dev/payments.currency"),
+        ("delete", "payments/dev/payments.retries"),
+    ]
+    assert {c.name.split("/")[0] for c in report.changes} == {"payments"}
+
+
 def test_properties_blob_when_configs_disabled(repo: Path, tmp_path: Path) -> None:
     cfg = write_config(tmp_path)
     cfg.write_text(cfg.read_text().replace("enabled: true", "enabled: false"))
