@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from core.errors import StoreError
-from core.model import MANAGED_BY_KEY
+from core.model import MANAGED_BY_KEY, ListQuery, StoredEntry
 
 SM_ENDPOINT_ENV = "GCP_SECRET_MANAGER_ENDPOINT"
 PM_ENDPOINT_ENV = "GCP_PARAMETER_MANAGER_ENDPOINT"
@@ -131,6 +131,31 @@ def paged(counter: dict[str, int], method: str, pager: Any, field: str) -> Itera
             with _COUNT_LOCK:
                 counter[method] = counter.get(method, 0) + 1
         yield from getattr(page, field)
+
+
+def list_wanted(
+    counter: dict[str, int],
+    method: str,
+    client: Any,
+    request: dict[str, Any],
+    field: str,
+    to_entry: Callable[[Any], StoredEntry],
+    query: ListQuery,
+) -> list[StoredEntry]:
+    """Every listed item that answers `query`, filtered here rather than by the server:
+    unmanaged entries named in the query must be seen too (as conflicts)."""
+    out: list[StoredEntry] = []
+    try:
+        pager = call(counter, method, getattr(client, method), request=request)
+        for item in paged(counter, method, pager, field):
+            entry = to_entry(item)
+            if query.wants(entry):
+                out.append(entry)
+    except StoreError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - SDK errors are mapped, never leaked
+        raise store_error(exc, method, request["parent"]) from None
+    return out
 
 
 def is_kind(exc: Exception, *names: str) -> bool:

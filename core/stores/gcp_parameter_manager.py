@@ -217,18 +217,9 @@ class ParameterManagerStore(Store):
     def list_entries(self, query: ListQuery) -> list[StoredEntry]:
         # Filtered here, not by the server: unmanaged entries named in the query count too.
         request: dict[str, Any] = {"parent": self.parent, "page_size": self.list_page_size}
-        out: list[StoredEntry] = []
-        try:
-            pager = _gcp.call(self.calls, "list_parameters", self.client.list_parameters, request=request)
-            for param in _gcp.paged(self.calls, "list_parameters", pager, "parameters"):
-                entry = self._stored(param)
-                if query.wants(entry):
-                    out.append(entry)
-        except StoreError:
-            raise
-        except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
-            raise _gcp.store_error(exc, "list_parameters", self.parent) from None
-        return out
+        return _gcp.list_wanted(
+            self.calls, "list_parameters", self.client, request, "parameters", self._stored, query
+        )
 
     def _stored(self, param: Any) -> StoredEntry:
         labels = dict(param.labels)

@@ -120,18 +120,9 @@ class SecretManagerStore(Store):
         # No server-side filter: unmanaged entries named in the query must be seen too (as
         # conflicts), and one page holds 25,000 secrets, so filtering here costs nothing.
         request = {"parent": self.parent, "page_size": 25000}
-        pager = self._call("list_secrets", self.parent, request=request)
-        out: list[StoredEntry] = []
-        try:
-            for secret in _gcp.paged(self.calls, "list_secrets", pager, "secrets"):
-                entry = self._stored(secret)
-                if query.wants(entry):
-                    out.append(entry)
-        except StoreError:
-            raise
-        except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
-            raise _gcp.store_error(exc, "list_secrets", self.parent) from None
-        return out
+        return _gcp.list_wanted(
+            self.calls, "list_secrets", self.client, request, "secrets", self._stored, query
+        )
 
     def _stored(self, secret: Any) -> StoredEntry:
         name = secret.name.rsplit("/", 1)[-1]
