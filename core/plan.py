@@ -58,85 +58,10 @@ def plan_store(
         wanted.add(key)
         cur = by_name.get(key)
         plan.desired[entry.name] = entry
-        if cur is None:
-            plan.changes.append(Change("create", store, entry.name, entry.source, entry.owner))
-            continue
-        plan.current[entry.name] = cur
-        if not cur.managed:
-            if policy.adopt:
-                plan.changes.append(
-                    Change(
-                        "update",
-                        store,
-                        entry.name,
-                        entry.source,
-                        entry.owner,
-                        reason="adopting an entry not created by us",
-                    )
-                )
-            else:
-                plan.changes.append(
-                    Change(
-                        "conflict",
-                        store,
-                        entry.name,
-                        entry.source,
-                        entry.owner,
-                        reason="exists and is not managed by secret-manager-functions",
-                    )
-                )
-            continue
-        if cur.owner and cur.owner != entry.owner:
-            plan.changes.append(
-                Change(
-                    "conflict",
-                    store,
-                    entry.name,
-                    entry.source,
-                    entry.owner,
-                    reason=f"managed for another service ({cur.owner})",
-                )
-            )
-            continue
-        if cur.deleted:
-            plan.changes.append(
-                Change(
-                    "update",
-                    store,
-                    entry.name,
-                    entry.source,
-                    entry.owner,
-                    reason="restoring an entry scheduled for deletion",
-                )
-            )
-            continue
-        if _is_newer(cur.commit, entry.commit, is_ancestor):
-            plan.changes.append(
-                Change(
-                    "skipped",
-                    store,
-                    entry.name,
-                    entry.source,
-                    entry.owner,
-                    reason=f"store already has newer commit {cur.commit[:12]}",
-                )
-            )
-            continue
-        if cur.fingerprint == entry.fingerprint:
-            plan.changes.append(Change("unchanged", store, entry.name, entry.source, entry.owner))
-        elif policy.create_only:
-            plan.changes.append(
-                Change(
-                    "unchanged",
-                    store,
-                    entry.name,
-                    entry.source,
-                    entry.owner,
-                    reason="createOnly: existing value kept",
-                )
-            )
-        else:
-            plan.changes.append(Change("update", store, entry.name, entry.source, entry.owner))
+        if cur is not None:
+            plan.current[entry.name] = cur
+        action, reason = _decide(entry, cur, policy, is_ancestor)
+        plan.changes.append(Change(action, store, entry.name, entry.source, entry.owner, reason=reason))
 
     if prune:
         deletes: list[Change] = []
@@ -171,6 +96,32 @@ def plan_store(
         else:
             plan.changes.extend(deletes)
     return plan
+
+
+def _decide(
+    entry: DesiredEntry,
+    cur: StoredEntry | None,
+    policy: SyncPolicy,
+    is_ancestor: Callable[[str, str], bool | None] | None,
+) -> tuple[str, str]:
+    """(action, reason) for one desired entry against what the store holds under its name."""
+    if cur is None:
+        return "create", ""
+    if not cur.managed:
+        if policy.adopt:
+            return "update", "adopting an entry not created by us"
+        return "conflict", "exists and is not managed by secret-manager-functions"
+    if cur.owner and cur.owner != entry.owner:
+        return "conflict", f"managed for another service ({cur.owner})"
+    if cur.deleted:
+        return "update", "restoring an entry scheduled for deletion"
+    if _is_newer(cur.commit, entry.commit, is_ancestor):
+        return "skipped", f"store already has newer commit {(cur.commit or '')[:12]}"
+    if cur.fingerprint == entry.fingerprint:
+        return "unchanged", ""
+    if policy.create_only:
+        return "unchanged", "createOnly: existing value kept"
+    return "update", ""
 
 
 def _is_newer(
