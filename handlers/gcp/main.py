@@ -185,8 +185,9 @@ def webhook(request: Any) -> tuple[str, int, dict[str, str]]:
         log.error("configuration error", extra={"error": str(exc)})
         return _json({"status": "error", "reason": "configuration error"}, 500)
     topic = os.environ.get(HANDOFF_ENV)
-    if topic and len(body) > int(os.environ.get("SMF_HANDOFF_MAX_BYTES") or HANDOFF_MAX_BYTES):
-        topic = None  # base64 would exceed Pub/Sub's 10 MB message limit: sync inline instead
+    # base64 of a larger body would exceed Pub/Sub's 10 MB message limit: after verifying it,
+    # queue a full resync of the configured branches instead (the worker holds the keys).
+    oversized = len(body) > int(os.environ.get("SMF_HANDOFF_MAX_BYTES") or HANDOFF_MAX_BYTES)
     if topic:
         outcome = verify_and_parse(headers, body, secret=secret or b"")
         if isinstance(outcome, Rejected):
@@ -194,15 +195,18 @@ def webhook(request: Any) -> tuple[str, int, dict[str, str]]:
             return _json({"status": "rejected", "reason": outcome.reason}, outcome.status)
         if isinstance(outcome, Ignored):
             return _json({"status": "ignored", "reason": outcome.reason}, outcome.status)
-        message = {"kind": "push", "headers": delivery_headers(headers),
-                   "body": base64.b64encode(body).decode()}  # fmt: skip
+        if oversized:
+            message: dict[str, Any] = {"kind": "resync", "drift": False}
+        else:
+            message = {"kind": "push", "headers": delivery_headers(headers),
+                       "body": base64.b64encode(body).decode()}  # fmt: skip
         try:
             message_id = publish(topic, message)
         except Exception as exc:  # noqa: BLE001 - the host retries a 5xx
             log.error("hand-off failed", extra={"error_type": type(exc).__name__})
             return _json({"status": "error", "reason": "could not queue the delivery"}, 503)
-        out = {"status": "queued", "delivery_id": outcome.delivery_id, "message_id": message_id,
-               "after": outcome.after}  # fmt: skip
+        out = {"status": "queued", "kind": message["kind"], "delivery_id": outcome.delivery_id,
+               "message_id": message_id, "after": outcome.after}  # fmt: skip
         log.info("webhook queued", extra={**out, "ms": int((time.monotonic() - started) * 1000)})
         return _json(out, 202)
     status, report = handle_webhook(headers, body, configs, secret=secret)

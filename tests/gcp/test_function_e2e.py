@@ -339,14 +339,28 @@ def test_scheduled_resync_reports_a_hand_edit_as_drift(
     LeakCheck(["edited-by-hand-99", *ALL_SECRETS]).scan(out, *h.outputs, where="resync output")
 
 
-def test_oversized_delivery_is_synced_inline(function_env, make_repo, tmp_path, monkeypatch, age_key) -> None:  # type: ignore[no-untyped-def]
+def test_oversized_delivery_queues_a_full_resync(
+    function_env, make_repo, tmp_path, monkeypatch, age_key
+) -> None:  # type: ignore[no-untyped-def]
     repo = make_repo(repo_files(tmp_path, age_key[1], {"payments": SECRET_VALUES["payments"]}))
     monkeypatch.setenv("SMF_CONFIG_YAML", config_yaml(repo.url, "sm"))
+    pubsub = PubSubFake()
     monkeypatch.setenv("SMF_HANDOFF_TOPIC", TOPIC)
-    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:9")  # would fail if used
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub.host)
     monkeypatch.setenv("SMF_HANDOFF_MAX_BYTES", "100")  # every body is "too large" for Pub/Sub
-    client = functions_framework.create_app(target="webhook", source=MAIN).test_client()
-    headers, body = github_push(repo.url, before=ZERO, after=repo.sha, secret=HOOK_SECRET)
-    resp = client.post("/", data=body, headers=headers)
-    assert resp.status_code == 200
-    assert resp.get_json()["results"][0]["report"]["summary"]["create"] == 2
+    h = Harness("sm", repo, pubsub)
+    try:
+        headers, body = github_push(repo.url, before=ZERO, after=repo.sha, secret=HOOK_SECRET)
+        resp = h.webhook.post("/", data=body, headers=headers)
+        assert resp.status_code == 202 and resp.get_json()["kind"] == "resync"
+        [message] = pubsub.published
+        assert json.loads(base64.b64decode(message["data"])) == {"kind": "resync", "drift": False}
+        bad_headers, bad_body = github_push(repo.url, before=ZERO, after=repo.sha, secret="wrong")
+        assert h.webhook.post("/", data=bad_body, headers=bad_headers).status_code == 403
+        assert len(pubsub.published) == 1  # an unverified delivery queues nothing
+        status, _ = h.deliver(message)
+        assert status < 300
+        assert {k for k in snapshot() if k.startswith("sm:payments-")} == {
+            "sm:payments-dev-GATEWAY_KEY", "sm:payments-dev-retries"}  # fmt: skip
+    finally:
+        pubsub.stop()
