@@ -12,43 +12,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
+
+from tests.support.terraform import load_terraform
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra" / "gcp"
 MAIN = ROOT / "handlers" / "gcp" / "main.py"
 
 
-def _clean(value: Any) -> Any:
-    """python-hcl2 keeps HCL quoting: strip it from keys and plain strings."""
-    if isinstance(value, dict):
-        return {_clean(k): _clean(v) for k, v in value.items() if k not in ("__comments__", "__is_block__")}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
 @pytest.fixture(scope="module")
 def tf() -> dict[str, Any]:
-    merged: dict[str, Any] = {"resource": {}, "data": {}, "locals": {}, "variable": {}, "output": {}}
-    for path in sorted(INFRA.glob("*.tf")):
-        with path.open() as f:
-            doc = _clean(hcl2.load(f))
-        for block in doc.get("resource", []):
-            for rtype, items in block.items():
-                merged["resource"].setdefault(rtype, {}).update(items)
-        for block in doc.get("data", []):
-            for rtype, items in block.items():
-                merged["data"].setdefault(rtype, {}).update(items)
-        for block in doc.get("locals", []):
-            merged["locals"].update(block)
-        for kind in ("variable", "output"):
-            for block in doc.get(kind, []):
-                merged[kind].update(block)
-    return merged
+    return load_terraform(INFRA)
 
 
 def _resolve(value: str, tf: dict[str, Any]) -> str:
