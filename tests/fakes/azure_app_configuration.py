@@ -43,6 +43,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from tests.fakes._loopback import base_url, start_server, stop_server
+
 PAGE_SIZE = 100
 MAX_KV_CHARS = 10_000
 SIGNED_HEADERS = "x-ms-date;host;x-ms-content-sha256"
@@ -157,22 +159,15 @@ class FakeAppConfiguration:
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> FakeAppConfiguration:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
-        server.store = self  # type: ignore[attr-defined]
-        self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._server = start_server(_Handler, store=self)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        stop_server(self._server)
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return base_url(self._server)
 
     @property
     def connection_string(self) -> str:

@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from tests.fakes._loopback import base_url, start_server, stop_server
+
 NAME_RE = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 MAX_VALUE_BYTES = 25 * 1024
 MAX_TAGS = 15
@@ -157,26 +159,18 @@ class FakeKeyVault:
     def start(self) -> FakeKeyVault:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.cert_path, self._key_path)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
-        server.vault = self  # type: ignore[attr-defined]
-        self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._server = start_server(_Handler, tls=ctx, vault=self)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        stop_server(self._server)
         for p in (self.cert_path, self._key_path):
             p.unlink(missing_ok=True)
         self._dir.rmdir()
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
+        return base_url(self._server, "https")
 
     def credential(self) -> FakeKeyVaultCredential:
         return FakeKeyVaultCredential(self.token)

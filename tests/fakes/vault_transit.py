@@ -20,13 +20,14 @@ import base64
 import json
 import os
 import secrets
-import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from tests.fakes._loopback import base_url, start_server, stop_server
 
 
 class FakeVaultTransit:
@@ -36,7 +37,6 @@ class FakeVaultTransit:
         self.keys: dict[str, bytes] = {}
         self.calls: Counter[tuple[str, str, str]] = Counter()
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle ---
     def start(self) -> FakeVaultTransit:
@@ -45,22 +45,16 @@ class FakeVaultTransit:
         class Handler(_Handler):
             server_fake = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = start_server(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        stop_server(self._server)
+        self._server = None
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return base_url(self._server)
 
     def create_key(self, name: str) -> None:
         self.keys.setdefault(name, os.urandom(32))
