@@ -13,22 +13,22 @@ from core.sops.errors import (
     SopsError,
     ValueDecryptError,
 )
+from core.sops.formats import binary, dotenv, ini, json_format, yaml_emit, yaml_format
 from core.sops.keyring import KeyRing
 from core.sops.metadata import Metadata, metadata_from_dict
-from core.sops.stores import binary, dotenv, ini, json_store, yaml_store
 from core.sops.tree import Branch, WalkError, decrypt_tree
 
 _LOADERS = {
     "dotenv": dotenv.load,
-    "yaml": yaml_store.load,
-    "json": json_store.load,
+    "yaml": yaml_format.load,
+    "json": json_format.load,
     "ini": ini.load,
     "binary": binary.load,
 }
 _EMITTERS = {
     "dotenv": dotenv.emit,
-    "yaml": yaml_store.emit,
-    "json": json_store.emit,
+    "yaml": yaml_emit.emit,
+    "json": json_format.emit,
     "ini": ini.emit,
     "binary": binary.emit,
 }
@@ -52,10 +52,10 @@ def is_encrypted(data: bytes, fmt: str) -> bool:
     if b"sops" not in data or b"mac" not in data:
         return False
     if fmt == "yaml":
-        return yaml_store.has_metadata(data) and b"mac:" in data
+        return yaml_format.has_metadata(data) and b"mac:" in data
     # json and binary
     try:
-        _, md = json_store.load(data)
+        _, md = json_format.load(data)
     except SopsError:
         return False
     return isinstance(md, dict) and "mac" in md

@@ -249,8 +249,8 @@ def test_pure_python_yaml_fallback(encrypted: dict[str, bytes], age_keys: list[A
     code = (
         "import sys; sys.modules['yaml.cyaml'] = None\n"
         "from core.sops import KeyRing, decrypt\n"
-        "from core.sops.stores import yaml_store\n"
-        "assert yaml_store._Parser.__module__ == 'yaml.parser'\n"
+        "from core.sops.formats import yaml_format\n"
+        "assert yaml_format._Parser.__module__ == 'yaml.parser'\n"
         f"out = decrypt(open({str(src)!r}, 'rb').read(), 'yaml', path='c.yaml', "
         f"keyring=KeyRing(age_identities=[{age_keys[1].secret!r}], env={{}}))\n"
         "sys.stdout.buffer.write(out)\n"

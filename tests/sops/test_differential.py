@@ -19,7 +19,7 @@ import yaml
 
 from core.sops import KeyRing, decrypt
 from core.sops.cipher import Comment
-from core.sops.stores import yaml_store
+from core.sops.formats import yaml_format
 from core.sops.tree import Branch
 from tests.sops.conftest import AgeKey, Sops
 
@@ -87,14 +87,14 @@ def _go_view(v: object) -> object:
 
 def go_load(data: bytes) -> list[object]:
     """Load YAML the way go-yaml v3 types it (our composer + resolver), comments dropped."""
-    loader = yaml_store._Composer(data.decode())
+    loader = yaml_format._Composer(data.decode())
     docs = []
     try:
         while loader.check_node():
             node = loader.get_node()
-            b = yaml_store._Builder()
+            b = yaml_format._Builder()
             docs.append(
-                None if node is None else _go_view(yaml_store._Builder.finish(b.value(node, None, False)))
+                None if node is None else _go_view(yaml_format._Builder.finish(b.value(node, None, False)))
             )
     finally:
         loader.dispose()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from core.sops.errors import FormatError
-from core.sops.stores import json_store
+from core.sops.formats import json_format
 from core.sops.tree import Branch
 
-load = json_store.load
+load = json_format.load
 
 
 def emit(branches: list[Branch]) -> bytes:
