@@ -127,8 +127,8 @@ def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(report.render(show_unchanged=args.show_unchanged))
-    if report.errors:
-        return 1
+    if report.outcome != "ok":
+        return 1  # failed, or partial: a conflict or a guard left entries Git asks for unapplied
     if not apply and getattr(args, "exit_code", False) and report.has_changes:
         return 2
     return 0

@@ -63,6 +63,11 @@ class NamingError(SyncError):
     """A key maps to a name the store would refuse, or two keys map to the same name."""
 
 
+class GuardError(SyncError):
+    """A safety guard refused work Git asks for (e.g. more deletes than
+    ``sync.maxDeleteFraction``): nothing is broken, but the run is only partial."""
+
+
 class StoreError(SyncError):
     """A store call failed. `transient` errors are retried by apply."""
 

@@ -287,11 +287,16 @@ def _handle_push(
     # Errors in the repository's content are reported with 200: the host retrying (or
     # disabling a failing hook, as GitLab does) would not help. A failed fetch is a 502 so
     # the host may retry the delivery.
-    errors = any(r.get("errors") or (r.get("report") or {}).get("errors") for r in results)
+    errors = any(_not_ok(r) for r in results)
     if worst < 400 and all(r["status"] == "ignored" for r in results):
         worst = 202  # no ref of this push is followed by any config
     label = "ignored" if worst == 202 else "error" if worst >= 400 else "partial" if errors else "ok"
     return worst, {"status": label, "provider": event.provider, "results": results}
+
+
+def _not_ok(result: dict[str, Any]) -> bool:
+    """A fetch error, or a run whose outcome is failed or partial (conflicts, guards)."""
+    return bool(result.get("errors")) or (result.get("report") or {}).get("outcome", "ok") != "ok"
 
 
 def changed_paths_for(event: PushEvent, source: GitCommitSource) -> set[str] | None:
@@ -346,7 +351,7 @@ def resync(
         results.append({"configs": [c.name for c in group], "branch": branch,
                         "commit": source.commit, "status": "applied" if apply else "planned",
                         "report": data})  # fmt: skip
-    errors = any(r.get("errors") or (r.get("report") or {}).get("errors") for r in results)
+    errors = any(_not_ok(r) for r in results)
     label = "error" if status >= 400 else "partial" if errors else "ok"
     return status, {"status": label, "results": results}
 

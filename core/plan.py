@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.config import SyncPolicy
-from core.errors import SyncError
+from core.errors import GuardError, SyncError
 from core.model import DesiredEntry, StoredEntry
 from core.report import Change
 
@@ -86,7 +86,7 @@ def plan_store(
         limit = max(1, int(policy.max_delete_fraction * managed_in_scope))
         if len(deletes) > limit and not allow_mass_delete:
             plan.errors.append(
-                SyncError(
+                GuardError(
                     f"refusing to delete {len(deletes)} of {managed_in_scope} managed entries in {store} "
                     f"(more than sync.maxDeleteFraction={policy.max_delete_fraction}); "
                     "check the source, or raise the limit / pass --allow-mass-delete",

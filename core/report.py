@@ -1,7 +1,13 @@
 """The report of a run: what would change (plan) or changed (apply), and what failed.
 
 Shows names, actions, sources and fingerprints only. `to_dict()` is the `--json` shape:
-``{"commit", "changes": [{"action", "store", "name", "source"}], "summary", "errors"}``.
+``{"commit", "outcome", "changes": [{"action", "store", "name", "source"}], "summary", "errors"}``.
+
+A run's **outcome** is what CI checks, Git host statuses and logs key on:
+``ok`` (everything Git says is in the stores, or would be), ``partial`` (the run went through
+but some entries Git asks for were not applied: a conflict with an entry we do not own, or a
+guard such as the mass-delete limit refused them) and ``failed`` (an error: a file that does
+not parse or decrypt, a name clash, a store call that failed). `apply` exits 1 unless ``ok``.
 """
 
 from __future__ import annotations
@@ -12,6 +18,10 @@ from typing import Any
 
 ACTIONS = ("create", "update", "delete", "conflict", "drift", "skipped", "unchanged")
 CHANGING = ("create", "update", "delete")
+#: Outcomes in increasing order of badness.
+OUTCOMES = ("ok", "partial", "failed")
+#: Error kinds that are a guard refusing work rather than broken input or a failed call.
+REFUSED_KINDS = ("guard",)
 SYMBOLS = {
     "create": "+",
     "update": "~",
@@ -51,8 +61,19 @@ class Report:
 
     def add_error(self, error: Exception, **context: Any) -> None:
         data = error.to_dict() if hasattr(error, "to_dict") else {"message": type(error).__name__}
+        data.setdefault("kind", error_kind(error))
         data.update({k: v for k, v in context.items() if v is not None})
         self.errors.append(data)
+
+    @property
+    def outcome(self) -> str:
+        """``failed`` on any error other than a guard's refusal; ``partial`` when a conflict
+        or a guard left entries Git asks for unapplied; else ``ok``."""
+        if any(e.get("kind") not in REFUSED_KINDS for e in self.errors):
+            return "failed"
+        if self.errors or any(c.action == "conflict" for c in self.changes):
+            return "partial"
+        return "ok"
 
     @property
     def summary(self) -> dict[str, int]:
@@ -76,6 +97,7 @@ class Report:
         return {
             "commit": self.commit,
             "applied": self.applied,
+            "outcome": self.outcome,
             "changes": [c.to_dict() for c in self.changes],
             "summary": self.summary,
             "errors": self.errors,
@@ -139,3 +161,20 @@ class Report:
             f"{len(self.errors)} errors."
         )
         return "\n".join(lines)
+
+
+def error_kind(error: Exception) -> str:
+    """A short, stable name for what went wrong (``parse``, ``decrypt``, ``clash`` …), so a
+    status post can say which check failed and an alert can count by kind."""
+    from core import errors as e
+
+    kinds = (
+        (e.GuardError, "guard"),
+        (e.ConfigError, "config"),
+        (e.ParseError, "parse"),
+        (e.DecryptError, "decrypt"),
+        (e.NamingError, "naming"),
+        (e.StoreError, "store"),
+        (e.SourceError, "source"),
+    )
+    return next((kind for cls, kind in kinds if isinstance(error, cls)), "error")
