@@ -158,15 +158,23 @@ class KeyVaultStore(Store):
             raise store_error(exc, op="setting Key Vault secret", name=entry.name) from None
 
     def _ensure_free(self, name: str) -> None:
-        """Raise ConflictError if a live secret of that name appeared since the listing."""
+        """Raise ConflictError if a live secret of that name appeared since the listing.
+
+        The name is free when its first page of versions is empty, whichever way the vault
+        says so: ``404 SecretNotFound`` (what the REST reference implies) or ``200`` with an
+        empty ``value`` list (what the service is reported to answer, and what Microsoft's own
+        tooling relies on). Only a listed version means "taken".
+        """
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
             pages = self.client.list_properties_of_secret_versions(name, max_page_size=1).by_page()
-            next(pages, None)
+            first_page = next(pages, None)
+            taken = first_page is not None and next(iter(first_page), None) is not None
         except ResourceNotFoundError:
             return
-        raise ConflictError("exists and is not managed by secret-manager-functions", field=name)
+        if taken:
+            raise ConflictError("exists and is not managed by secret-manager-functions", field=name)
 
     def _recover(self, name: str) -> None:
         poller = self.client.begin_recover_deleted_secret(name, _polling_interval=self.polling_interval)

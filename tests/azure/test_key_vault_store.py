@@ -119,6 +119,22 @@ def test_create_race_with_unmanaged_secret_is_a_conflict(
     assert listing(store, "orders-dev-api")["orders-dev-api"].managed is False
 
 
+@pytest.mark.parametrize("missing_versions", ["404", "empty"])
+def test_a_name_without_versions_is_free_whichever_way_the_vault_answers(
+    store: KeyVaultStore, key_vault: FakeKeyVault, missing_versions: str
+) -> None:
+    """Before a create, an empty first page of versions means free: 404 or 200 + ``value: []``."""
+    key_vault.missing_versions = missing_versions
+    store.put(entry(KV, "orders-dev-new", "first-value-1"), None)
+    assert key_vault.value("orders-dev-new") == "first-value-1"
+    assert key_vault.calls[("GET", "/secrets/{name}/versions")] == 1
+    # A name that has a version is still taken, under either answer for missing names.
+    key_vault.seed("orders-dev-api", "hand-made-value")
+    with pytest.raises(ConflictError):
+        store.put(entry(KV, "orders-dev-api", "from-git-value"), None)
+    assert key_vault.value("orders-dev-api") == "hand-made-value"
+
+
 def test_adopt_takes_over_an_unmanaged_secret(store: KeyVaultStore, key_vault: FakeKeyVault) -> None:
     key_vault.seed("orders-dev-api", "hand-made-value")
     current = listing(store, "orders-dev-api")["orders-dev-api"]

@@ -13,7 +13,10 @@ Key Vault REST reference (Set/Get/Update/List/Delete secret, deleted secrets, re
 * ``PUT /secrets/{name}`` adds a version (value ≤ 25 KB = 25,600 bytes, ``contentType`` ≤ 255
   chars, ≤ 15 tags, tag names ≤ 512 and values ≤ 256 chars), ``GET /secrets/{name}[/{ver}]``,
   ``PATCH`` (tags/contentType/attributes, no new version), ``GET /secrets`` and
-  ``GET /secrets/{name}/versions`` paged with ``maxresults`` (≤ 25) and ``nextLink``;
+  ``GET /secrets/{name}/versions`` paged with ``maxresults`` (≤ 25) and ``nextLink``; for a
+  name that does not exist it answers ``404 SecretNotFound``, or, with
+  ``missing_versions="empty"``, ``200`` with an empty ``value`` list (what the real service is
+  reported to answer, and what Microsoft's own tooling relies on);
 * **soft delete**: ``DELETE /secrets/{name}`` moves every version to the deleted collection
   (``recoveryId``, ``deletedDate``, ``scheduledPurgeDate``); while there, ``PUT`` on the name is
   ``409 Conflict`` with inner code ``ObjectIsDeletedButRecoverable``; ``GET /deletedsecrets``
@@ -143,6 +146,8 @@ class FakeKeyVault:
     """One vault on ``https://127.0.0.1:<port>``. Start with `start()`, stop with `stop()`."""
 
     def __init__(self, recoverable_days: int = 90) -> None:
+        #: How ``GET /secrets/{name}/versions`` answers for a missing name: "404" or "empty".
+        self.missing_versions = "404"
         self.token = "kv-" + secrets.token_hex(16)
         self.recoverable_days = recoverable_days
         self._dir = Path(tempfile.mkdtemp(prefix="fake-kv-"))
@@ -182,6 +187,7 @@ class FakeKeyVault:
             self.calls.clear()
             self.unauthenticated = 0
             self._faults.clear()
+            self.missing_versions = "404"
 
     def fail_next(self, *statuses: int) -> None:
         """Answer the next requests (after authentication) with these statuses (429, 503...)."""
@@ -423,6 +429,8 @@ class FakeKeyVault:
                 rest = parts[2:]
                 if rest == ["versions"] and method == "GET":
                     self.calls[("GET", "/secrets/{name}/versions")] += 1
+                    if self.missing_versions == "empty" and name.lower() not in self._live:
+                        return 200, self._page([], query, f"/secrets/{name}/versions")
                     s = self._live_secret(name)
                     items = [self._item(s, v, versioned=True) for v in s.versions]
                     return 200, self._page(items, query, f"/secrets/{s.name}/versions")
