@@ -1,5 +1,8 @@
 """Routing: which store each parsed value goes to (the seed's tables).
 
+Which kind fills the secret and the config slot of each provider, and under what condition,
+is declared once in `core.registry`; this table is the result:
+
 | file                          | aws                 | gcp                          | azure             | local         |
 |-------------------------------|---------------------|------------------------------|-------------------|---------------|
 | application.secrets.*         | Secrets Manager     | Secret Manager               | Key Vault         | local-secrets |
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from core import registry
 from core.config import SECRET_FILES, SecretManagerConfig
 from core.parsers import ParsedItem
 
@@ -36,21 +40,13 @@ def is_secret_file(path: str) -> bool:
 
 
 def secret_store(config: SecretManagerConfig) -> str:
-    if config.provider == "aws":
-        if config.provider_options.get("secretsStore") == "ParameterStore":
-            return "aws-parameter-store"
-        return "aws-secrets-manager"
-    return {"gcp": "gcp-secret-manager", "azure": "azure-key-vault", "local": "local-secrets"}[
-        config.provider
-    ]
+    """The kind id of the config's secret store (declared in `core.registry`)."""
+    return registry.store_for(config, "secret")
 
 
 def config_store(config: SecretManagerConfig) -> str:
-    if config.provider == "gcp":
-        return "gcp-parameter-manager" if config.configs.store == "ParameterManager" else "gcp-secret-manager"
-    return {"aws": "aws-parameter-store", "azure": "azure-app-configuration", "local": "local-configs"}[
-        config.provider
-    ]
+    """The kind id of the config's config store (declared in `core.registry`)."""
+    return registry.store_for(config, "config")
 
 
 def route(config: SecretManagerConfig, path: str, items: list[ParsedItem]) -> list[RoutedItem]:

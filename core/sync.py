@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from core import registry
 from core.config import SecretManagerConfig
 from core.discover import ServiceFiles, discover
 from core.errors import ParseError, SyncError
@@ -23,7 +24,7 @@ from core.naming.assign import check_entry, find_clashes, render_name
 from core.parsers import parse_file
 from core.plan import plan_store
 from core.report import Change, Report
-from core.route import RoutedItem, config_store, is_secret_file, route, secret_store
+from core.route import RoutedItem, is_secret_file, route, secret_store
 from core.source import SourceTree
 
 if TYPE_CHECKING:
@@ -141,8 +142,7 @@ def _run_config(
         desired = _name_and_check(config, services, store, report)
         failed_owners = {s.files.owner for s in services if s.failed}
         ok_owners = {s.files.owner for s in services if not s.failed}
-        kinds = {secret_store(config)} | ({config_store(config)} if config.configs.enabled else set())
-        kinds |= set(desired)
+        kinds = set(registry.kinds_in_use(config)) | set(desired)
         if not full and not prune:
             # An incremental run without pruning has nothing to do in a store it writes nothing
             # to; with pruning, a deleted file's entries must still be found and removed.
@@ -299,16 +299,10 @@ def _name_and_check(
                         },
                     )
                 )
-            if config.provider == "azure" and (config.provider_options.get("appConfig") or {}).get(
-                "keyVaultReferences"
-            ):
-                # App Configuration derives Key Vault references from the service's secrets.
-                by_store.setdefault("azure-app-configuration", [])
-            # Every store the config writes to may add entries (e.g. App Configuration's Key
-            # Vault references), so each is asked, the secret store first.
-            kinds = [secret_store(config)]
-            if config.configs.enabled:
-                kinds.append(config_store(config))
+            # Every store the config works with may add entries (e.g. App Configuration's Key
+            # Vault references, a kind that joins the run by its registry condition), so each
+            # is asked, the secret store first.
+            kinds = registry.kinds_in_use(config)
             kinds += [k for k in by_store if k not in kinds]
             for kind in kinds:
                 prepared = store(kind).prepare(by_store.get(kind, []), by_store)

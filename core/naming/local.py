@@ -1,7 +1,10 @@
 """Embedded local store (SQLite): permissive, hierarchical names like Secrets Manager's.
 
 Default name: ``{prefix}/{environment}/{key}{suffix}``; `prefix` defaults to the service.
+Both namespaces (secrets, configs) share these rules; each has its own `store` label.
 """
+
+from dataclasses import replace
 
 from core.naming.base import NamingRules
 
@@ -12,7 +15,5 @@ RULES = NamingRules(
     max_length=512,
     max_value_bytes=1024 * 1024,
 )
-RULES_BY_STORE = {
-    "local-secrets": NamingRules(**{**RULES.__dict__, "store": "local-secrets"}),
-    "local-configs": NamingRules(**{**RULES.__dict__, "store": "local-configs"}),
-}
+SECRET_RULES = replace(RULES, store="local-secrets")
+CONFIG_RULES = replace(RULES, store="local-configs")

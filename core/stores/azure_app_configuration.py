@@ -48,6 +48,7 @@ from core.stores._azure import (
     store_error,
     vault_url,
 )
+from core.stores.azure_key_vault import KeyVaultStore
 from core.stores.base import ConflictError, Store
 
 if TYPE_CHECKING:
@@ -55,7 +56,8 @@ if TYPE_CHECKING:
 
 MAX_KV_CHARS = 10_000
 KEY_VAULT_REF_CONTENT_TYPE = "application/vnd.microsoft.appconfig.keyvaultref+json;charset=utf-8"
-KEY_VAULT_STORE = "azure-key-vault"
+#: The kind whose secrets references point at (its id is declared in core.registry).
+KEY_VAULT_STORE = KeyVaultStore.kind
 #: Fields listed. ``value`` is included although plan does not need it: azure-appconfiguration
 #: (1.9/1.10) fails to parse a listed Key Vault reference without its value (json.loads(None)).
 #: App Configuration values are configs and reference URIs, never secrets.

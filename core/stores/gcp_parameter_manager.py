@@ -47,11 +47,13 @@ from core.naming.base import NameContext
 from core.naming.gcp_parameter_manager import DOCUMENT_TEMPLATE
 from core.stores import _gcp
 from core.stores.base import ConflictError, Store
+from core.stores.gcp_secret_manager import SecretManagerStore
 
 if TYPE_CHECKING:
     from core.config import SecretManagerConfig
 
-SECRET_STORE = "gcp-secret-manager"  # noqa: S105 - a store kind
+#: The kind whose secrets a document references (its id is declared in core.registry).
+SECRET_STORE = SecretManagerStore.kind
 #: Documented: a parameter version may hold at most 15 secret references.
 MAX_REFERENCES = 15
 _FORMATS = ("UNFORMATTED", "YAML", "JSON")

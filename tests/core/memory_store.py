@@ -1,0 +1,51 @@
+"""A store kind that lives only in the tests: proof that one module plus one registry entry
+is all a new kind needs (see docs/adding-a-store.md and tests/core/test_registry.py).
+
+Entries are kept in a class-level dict, so a test can open the store twice and see what the
+first run wrote, as with a real cloud store.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from core.model import DesiredEntry, ListQuery, StoredEntry
+from core.naming.base import NamingRules
+from core.stores.base import ConflictError, Store
+
+if TYPE_CHECKING:
+    from core.config import SecretManagerConfig
+
+KIND = "memory-configs"
+
+RULES = NamingRules(
+    store=KIND,
+    default_template="{prefix}.{environment}.{key}{suffix}",
+    allowed=r"A-Za-z0-9._-",
+    max_length=200,
+    max_value_bytes=4096,
+)
+
+
+class MemoryStore(Store):
+    kind: ClassVar[str] = KIND
+    #: name → (value, metadata); shared by every instance.
+    entries: ClassVar[dict[str, tuple[str, dict[str, str]]]] = {}
+    writes: ClassVar[int] = 0
+
+    @classmethod
+    def from_config(cls, config: SecretManagerConfig) -> MemoryStore:
+        return cls()
+
+    def list_entries(self, query: ListQuery) -> list[StoredEntry]:
+        found = [StoredEntry.from_metadata(name, meta) for name, (_, meta) in self.entries.items()]
+        return [e for e in found if query.wants(e)]
+
+    def put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
+        if current is None and entry.name in self.entries:
+            raise ConflictError("appeared since the listing", field=entry.name)
+        type(self).writes += 1
+        self.entries[entry.name] = (entry.value, entry.metadata())
+
+    def delete(self, current: StoredEntry) -> None:
+        self.entries.pop(current.name, None)
