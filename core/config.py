@@ -1,9 +1,17 @@
 """SecretManagerConfig: the controller's CRD shape, validated strictly.
 
-Manifests written for the Kubernetes controller load unchanged (both its API groups are
-accepted). Unknown fields are errors naming the document and the field; the controller's
-cluster-only fields are accepted and reported as having no effect, except `diffDiscovery`
-(drift reporting) and `suspend`, which keep their meaning.
+Manifests written for the Kubernetes controller load unchanged: its CRD's only version,
+`v1beta1`, under both its API groups (`secret-management.microscaler.io`, and
+`secret-management.octopilot.io` of the fork), is checked against that CRD's own constraints
+(core/crd.py) and then against ours. Unknown fields are errors naming the document and the
+field. Every CRD field is accepted: with its serverless meaning where it has one
+(`suspend`, `suspendGitPulls`, `diffDiscovery`, `triggerUpdate`, `sourceRef.gitCredentials`,
+`kustomizePath` over `basePath`, the `auth` blocks) and otherwise with a "no effect here"
+warning (docs/migration.md lists them all).
+
+Documents under the controller's API groups default to the controller's names and file
+semantics (`naming: controller`, `fileSemantics: controller`); our own API version keeps ours.
+Both can be chosen explicitly in the spec either way.
 
 The provider-specific sections (`spec.provider.aws|gcp|azure|local`) are declared in
 `PROVIDER_SCHEMAS`, one entry per cloud, next to the fields every config shares.
@@ -17,12 +25,18 @@ from typing import Any
 
 import yaml
 
+from core import crd
 from core.errors import ConfigError
 
+OWN_API_VERSION = "secret-manager.microscaler.io/v1alpha1"
 API_VERSIONS = (
-    "secret-manager.microscaler.io/v1alpha1",
+    OWN_API_VERSION,
     "secret-management.microscaler.io/v1",
+    *(f"{group}/{crd.SERVED_VERSION}" for group in crd.CONTROLLER_GROUPS),
 )
+#: `spec.naming` / `spec.fileSemantics`: the controller's behaviour, or ours.
+CONTROLLER = "controller"
+FUNCTIONS = "functions"
 KIND = "SecretManagerConfig"
 DEFAULT_CONFIG_FILES = (
     "application.properties",
@@ -138,6 +152,7 @@ PROVIDER_SCHEMAS: dict[str, F] = {
         {
             "vaultName": F("str"),
             "vaultUrl": F("str"),
+            "location": F("str", ignored="has no effect here (the vault is found by vaultName or vaultUrl)"),
             "auth": AUTH,
             "purgeOnDelete": BOOL_FALSE,
             "appConfig": obj(
@@ -154,6 +169,20 @@ PROVIDER_SCHEMAS: dict[str, F] = {
 }
 
 CONTROLLER_ONLY = "has no effect in secret-manager-functions (a Kubernetes controller setting)"
+#: ObjectMeta fields a manifest exported from a cluster may carry; none of them matters here.
+_CLUSTER_METADATA = (
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "generateName",
+    "finalizers",
+    "ownerReferences",
+    "selfLink",
+)
 
 SCHEMA = obj(
     {
@@ -165,11 +194,7 @@ SCHEMA = obj(
                 "namespace": STR,
                 "labels": F("map"),
                 "annotations": F("map"),
-                "uid": F("any"),
-                "resourceVersion": F("any"),
-                "generation": F("any"),
-                "creationTimestamp": F("any"),
-                "managedFields": F("any"),
+                **{k: F("any") for k in _CLUSTER_METADATA},
             },
             required=True,
         ),
@@ -189,6 +214,9 @@ SCHEMA = obj(
                         "tags": BOOL_FALSE,
                         "tokenSecret": STR,
                         "username": STR,
+                        # The controller's Kubernetes secret of Git credentials: here, a
+                        # secret of that name in the cloud's store holds the token.
+                        "gitCredentials": obj({"name": STR, "namespace": STR}),
                     }
                 ),
                 "provider": obj(
@@ -243,8 +271,11 @@ SCHEMA = obj(
                     }
                 ),
                 "suspend": BOOL_FALSE,
+                "suspendGitPulls": BOOL_FALSE,
                 "diffDiscovery": F("bool", default=True),
-                "triggerUpdate": F("any", ignored=CONTROLLER_ONLY),
+                "triggerUpdate": F("bool", default=True),
+                "naming": F("str", enum=(CONTROLLER, FUNCTIONS)),
+                "fileSemantics": F("str", enum=(CONTROLLER, FUNCTIONS)),
                 "gitRepositoryPullInterval": F("any", ignored=CONTROLLER_ONLY),
                 "reconcileInterval": F("any", ignored=CONTROLLER_ONLY),
                 "hotReload": F("any", ignored=CONTROLLER_ONLY),
@@ -386,6 +417,13 @@ class SecretManagerConfig:
     webhook: dict[str, Any]
     suspend: bool
     diff_discovery: bool
+    #: `spec.suspendGitPulls`: scheduled resyncs skip this config; pushes still sync it.
+    suspend_git_pulls: bool = False
+    api_version: str = OWN_API_VERSION
+    #: `controller` (the controller's names per store) or `functions` (ours, see README Naming).
+    naming: str = FUNCTIONS
+    #: `controller`: its files and their merge rules (docs/migration.md); `functions`: ours.
+    file_semantics: str = FUNCTIONS
     #: Where the document came from: "file.yaml#2".
     origin: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -428,6 +466,8 @@ def parse_config_text(text: str, path: str = "<config>") -> list[SecretManagerCo
         v = _Validator(doc_name, lines, path)
         if not isinstance(data, dict):
             raise v.error((), "a SecretManagerConfig document must be a mapping")
+        if crd.is_served(str(data.get("apiVersion", ""))) and data.get("kind") == KIND:
+            crd.check_document(data, v.error)
         clean = v.check(data, SCHEMA, ())
         configs.append(_build(clean, data, v, f"{path}#{index + 1}"))
     names = [c.name for c in configs]
@@ -477,8 +517,30 @@ def _build(doc: dict[str, Any], raw: dict[str, Any], v: _Validator, origin: str)
             f"{v.doc_name}: configs.store=ParameterManager has no effect while configs.enabled is false"
         )
     if secrets["kustomizePath"] and secrets["basePath"]:
-        raise v.error(("spec", "secrets", "basePath"), "set kustomizePath or basePath, not both")
+        # The controller's reconciler takes kustomizePath first and never reads basePath then.
+        v.warnings.append(f"{v.doc_name}: spec.secrets.basePath has no effect while kustomizePath is set")
+        secrets["basePath"] = None
+    controller_group = doc["apiVersion"].partition("/")[0] in crd.CONTROLLER_GROUPS
+    default_mode = CONTROLLER if controller_group else FUNCTIONS
+    if controller_group and ptype == "gcp" and prov["gcp"].get("location"):
+        # The fork only labels its (global, automatically replicated) secrets with the location.
+        v.warnings.append(
+            f"{v.doc_name}: spec.provider.gcp.location only labels secrets, as in the controller; "
+            "they stay global (set parameterManager.location or use our API version for regional secrets)"
+        )
+        prov["gcp"] = {**prov["gcp"], "location": None}
+    token_secret = src["tokenSecret"]
+    credentials = src["gitCredentials"]
+    if credentials.get("name"):
+        token_secret = token_secret or credentials["name"]
+        if credentials.get("namespace"):
+            v.warnings.append(
+                f"{v.doc_name}: spec.sourceRef.gitCredentials.namespace has no effect here "
+                "(the Git token is read from the secret named gitCredentials.name in the cloud's store)"
+            )
     sync = spec["sync"]
+    if not spec["triggerUpdate"]:
+        sync["createOnly"] = True  # the controller then only created missing secrets
     if not 0 < sync["maxDeleteFraction"] <= 1:
         raise v.error(("spec", "sync", "maxDeleteFraction"), "must be in (0, 1]")
     diff = spec["diffDiscovery"]
@@ -495,7 +557,7 @@ def _build(doc: dict[str, Any], raw: dict[str, Any], v: _Validator, origin: str)
             url=src["url"],
             branch=src["branch"],
             tags=src["tags"],
-            token_secret=src["tokenSecret"],
+            token_secret=token_secret,
             username=src["username"],
         ),
         secrets=SecretsSpec(
@@ -527,6 +589,10 @@ def _build(doc: dict[str, Any], raw: dict[str, Any], v: _Validator, origin: str)
         webhook=spec["webhook"],
         suspend=spec["suspend"],
         diff_discovery=diff,
+        suspend_git_pulls=spec["suspendGitPulls"],
+        api_version=doc["apiVersion"],
+        naming=spec["naming"] or default_mode,
+        file_semantics=spec["fileSemantics"] or default_mode,
         origin=origin,
         warnings=v.warnings,
     )

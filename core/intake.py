@@ -324,13 +324,16 @@ def resync(
     resolve = token_resolver or default_token_resolver(store_factory)
     cache = cache_dir if cache_dir is not None else default_cache_dir()
     groups: dict[tuple[str, str], list[Any]] = {}
+    results: list[dict[str, Any]] = []
     for cfg in configs:
+        if getattr(cfg, "suspend_git_pulls", False):  # the controller's spec.suspendGitPulls
+            results.append({"configs": [cfg.name], "status": "skipped", "reason": "spec.suspendGitPulls"})
+            continue
         src = getattr(cfg, "source", None)
         if src is None or not src.url:
             continue
         key = (normalize_repo_url(src.url), src.branch or "main")
         groups.setdefault(key, []).append(cfg)
-    results: list[dict[str, Any]] = []
     status = 200
     for (_, branch), group in groups.items():
         try:
