@@ -28,11 +28,11 @@ def resolve_source(source: str | None, ref: str | None, configs: list | None = N
             ref = ref or next((c.source.branch for c in configs or [] if c.source.branch), None)
         else:
             source = "."
-    is_url = "://" in source or source.startswith("git@")
-    if not is_url and ref is None:
+    from core.git_url import is_remote_url, normalize_repo_url
+
+    if not is_remote_url(source) and ref is None:
         return LocalDirSource(source)
     from core.intake import source_for
-    from core.webhook import normalize_repo_url
 
     # Credentials: GIT_TOKEN, else the matching config's sourceRef.tokenSecret (its store).
     key = normalize_repo_url(source)

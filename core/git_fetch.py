@@ -1,20 +1,31 @@
-"""Fetch exactly one commit with dulwich and read it without a checkout.
+"""Fetch exactly one commit with dulwich and read it without a checkout, paying only for
+what is read.
 
 `fetch_commit(url, ref)` asks the server for one commit at depth 1 (a branch name, a
 ``refs/...`` name, or a full/short commit id) and returns a `GitCommitSource`: a `SourceTree`
 whose files are read straight from the commit's tree objects. Nothing is written to a work
-tree. The objects live in memory, or, with ``cache_dir``, in a bare repository under that
-directory that is reused by later calls in the same (warm) function instance: the client then
-tells the server which commits it already has and receives only the new objects.
+tree.
 
-History for `is_ancestor` is fetched lazily, and only when the depth-1 objects cannot answer:
-commits only (protocol v2 ``filter tree:0`` when the server allows it, which GitHub, GitLab,
-Bitbucket and Gitea do), into a separate in-memory store so that tree-less commits never mix
-with the content store, deepening 32 → 512 → full history and stopping as soon as the answer is
-known. Walks go from both ends: if ``newer`` is found below ``older`` the answer is False
-without reading the rest of the history, which is the common case of a push (before..after).
-Ordering is judged against the branch's current history: with the branch tip known (a branch
-fetch, or ``branch=`` with a commit id), a commit that was force-pushed away is never "newer".
+Cost proportional to what is read (a partial clone, as ``git clone --filter=blob:none``):
+
+1. the commit and its trees, without blobs (protocol v2 ``filter blob:none``, which GitHub,
+   GitLab, Bitbucket and Gitea serve, and ``git daemon`` with ``uploadpack.allowFilter``);
+2. discovery walks the trees (names and modes only);
+3. `GitCommitSource.prefetch` fetches the blobs of the files discovery selected, by object
+   id, in one request (protocol v2 accepts any object id as a want); a `read` of a file not
+   prefetched fetches its blob alone.
+
+A server that refuses filters gets the same request without the filter: today's full fetch
+at depth 1, with one warning in the log saying why.
+
+The objects live in memory, or, with ``cache_dir``, in a bare repository under that
+directory that is reused by later calls (a warm function instance, ``python -m core serve``):
+the client tells the server which commits it already has, so a push receives the new commit
+and only the trees on the changed paths, then the blobs it reads and does not hold yet. This
+works for every scheme: for ``file://`` URLs and local paths the objects are copied from the
+local repository with the same rules (trees not yet held, blobs only when asked for).
+
+Ancestry (`is_ancestor`) lives in `core.git_history`; URL rules in `core.git_url`.
 
 Credentials: ``token`` is sent as HTTP Basic password with the user name each host documents
 for tokens (GitHub ``x-access-token``, GitLab ``oauth2``, Bitbucket ``x-token-auth``, anything
@@ -26,78 +37,60 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
+import logging
 import os
 import re
 import shutil
 import stat
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Self
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from core.errors import SourceError
+from core.git_history import CommitHistory
+from core.git_url import (  # noqa: F401 - re-exported: callers import them from here
+    TOKEN_USERNAMES,
+    ZERO_SHA,
+    cache_key,
+    https_url_for,
+    is_zero_sha,
+    redact_url,
+    token_username,
+)
 from core.source import SourceTree
 
-ZERO_SHA = "0" * 40
+log = logging.getLogger("smf.git")
+
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")
-#: Token user names documented by each host for HTTPS Git access with a token.
-TOKEN_USERNAMES = {
-    "github.com": "x-access-token",
-    "gitlab.com": "oauth2",
-    "bitbucket.org": "x-token-auth",
-}
+#: Partial-clone filters: trees without blobs (content), commits only (history).
+FILTER_BLOBS = b"blob:none"
+FILTER_TREES = b"tree:0"
 #: How many fetched commits a cache keeps as "haves" (refs) for the next fetch.
 CACHE_KEEP_REFS = 16
 #: A cache with more packs than this is thrown away and started again.
 CACHE_MAX_PACKS = 64
-_DEEPEN_STEPS: tuple[int | None, ...] = (32, 512, None)
 #: Seconds an HTTP(S) request may wait for the server (``GIT_HTTP_TIMEOUT``).
 HTTP_TIMEOUT = float(os.environ.get("GIT_HTTP_TIMEOUT") or 30)
-_SCP_URL = re.compile(r"^(?:[A-Za-z0-9._-]+@)?([A-Za-z0-9.-]+):(?!//)([^\\].*)$")
+#: Received packs up to this size stay in memory before spilling to a temporary file.
+_PACK_SPOOL_BYTES = 16 * 1024 * 1024
 
 _cache_locks: dict[str, threading.Lock] = {}
 _cache_locks_guard = threading.Lock()
 
-
-def redact_url(url: str) -> str:
-    """The URL without user-info (user names, passwords, tokens)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    if parts.scheme and "@" in parts.netloc:
-        host = parts.netloc.rsplit("@", 1)[1]
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return url
+#: ``wants(refs, depth=None) -> [object id, ...]``: what to ask for, given the server's refs.
+WantsFn = Callable[..., list[bytes]]
 
 
-def token_username(url: str) -> str:
-    host = (urlsplit(url).hostname or "").lower()
-    for known, name in TOKEN_USERNAMES.items():
-        if host == known or host.endswith("." + known):
-            return name
-    if "gitlab" in host:
-        return "oauth2"
-    return "git"
-
-
-def https_url_for(url: str) -> str:
-    """The HTTPS form of an SSH URL (``git@host:owner/repo.git``, ``ssh://git@host/...``):
-    functions have no SSH keys or ssh binary, but the same token works over HTTPS."""
-    if url.startswith(("ssh://", "git+ssh://")):
-        parts = urlsplit(url)
-        return f"https://{parts.hostname}{parts.path}"
-    if "://" not in url and not url.startswith(("/", ".")):
-        m = _SCP_URL.match(url)
-        if m and "." in m.group(1):
-            return f"https://{m.group(1)}/{m.group(2).lstrip('/')}"
-    return url
-
-
-def is_zero_sha(sha: str | None) -> bool:
-    return not sha or set(sha) == {"0"}
+def user_cache_dir() -> str | None:
+    """The warm cache of a long-running process on a workstation (``python -m core serve``):
+    ``GIT_CACHE_DIR`` when set (empty = keep objects in memory), else
+    ``$XDG_CACHE_HOME/secret-manager-functions/git`` (``~/.cache/...``)."""
+    if "GIT_CACHE_DIR" in os.environ:
+        return os.environ["GIT_CACHE_DIR"] or None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "secret-manager-functions", "git")
 
 
 class GitCommitSource(SourceTree):
@@ -163,17 +156,32 @@ class GitCommitSource(SourceTree):
         # Regular files only: symlinks and submodules are never followed.
         return sorted(n for n, mode, _ in self._entries(tree) if stat.S_ISREG(mode))
 
-    def read(self, path: str) -> bytes:
+    def _blob_id(self, path: str) -> bytes | None:
+        """The blob id of the regular file `path`, or None when there is none."""
         path = path.strip("/")
         tree = self._tree(_parent(path))
         name = path.rsplit("/", 1)[-1].encode("utf-8", "surrogateescape")
         try:
             mode, sha = tree[name] if tree is not None else (None, None)
         except KeyError:
-            mode = sha = None
-        if mode is None or not stat.S_ISREG(mode):
+            return None
+        return sha if mode is not None and stat.S_ISREG(mode) else None
+
+    def prefetch(self, paths: Iterable[str]) -> None:
+        """Fetch the blobs of `paths` not held yet, in one request (unknown paths are left
+        for `read` to report)."""
+        ids = [sha for sha in map(self._blob_id, paths) if sha is not None]
+        self._f.fetch_blobs(ids)
+
+    def read(self, path: str) -> bytes:
+        sha = self._blob_id(path)
+        if sha is None:
+            path = path.strip("/")
             raise SourceError(f"cannot read {path}: no such file in commit {self.commit}", path=path)
-        return self._f.repo.object_store[sha].data
+        store = self._f.repo.object_store
+        if sha not in store:
+            self._f.fetch_blobs([sha])
+        return store[sha].data
 
     def is_dir(self, path: str) -> bool:
         return self._tree(path) is not None
@@ -203,6 +211,7 @@ class GitCommitSource(SourceTree):
         t1 = repo[before.encode()].tree
         t2 = repo[after.encode()].tree
         out: set[str] = set()
+        # Trees only: entries are compared by id, so no blob is needed (or fetched).
         for change in tree_changes(repo.object_store, t1, t2):
             for side in (change.old, change.new):
                 if side is not None and side.path is not None:
@@ -217,15 +226,17 @@ class GitCommitSource(SourceTree):
         was force-pushed away: it is not "newer" than anything, and the answer is False. So
         a reset of a branch to an older commit is applied, while a late delivery of an older
         commit of the current history is still refused."""
-        answer = self._f.is_ancestor(older, newer)
+        history = self._f.history
+        answer = history.is_ancestor(older, newer)
         if answer and self.tip and newer.lower() != self.tip and older.lower() != newer.lower():
-            if self._f.is_ancestor(newer, self.tip) is False:
+            if history.is_ancestor(newer, self.tip) is False:
                 return False
         return answer
 
     @property
     def stats(self) -> dict[str, int]:
-        """Network fetches made and objects received so far (for tests and reports)."""
+        """Network fetches made, objects received, and of those the blobs fetched by id
+        (for tests and reports)."""
         return dict(self._f.stats)
 
     def close(self) -> None:
@@ -243,8 +254,160 @@ def _parent(path: str) -> str:
     return path.rsplit("/", 1)[0] if "/" in path else ""
 
 
+# --- transports ------------------------------------------------------------------------
+class _NoHaves:
+    """A graph walker that advertises no commits: a request for objects by id must not be
+    answered with "you already have them" (the commits we hold lack their blobs)."""
+
+    def __next__(self) -> None:
+        return None
+
+    def ack(self, sha: bytes) -> None:
+        return None
+
+    def nak(self) -> None:
+        return None
+
+
+class _NetworkRemote:
+    """git://, http(s):// (and ssh://) through dulwich's client, pack received by us so that
+    negotiation, object counts and filter refusal are under our control."""
+
+    def __init__(self, client: Any, path: Any):
+        self.client = client
+        self.path = path
+
+    def fetch(self, target: Any, wants: WantsFn, *, depth: int | None, filter_spec: bytes | None,
+              ref_prefix: list[bytes] | None, haves: bool) -> tuple[dict[bytes, bytes], int, bool]:  # fmt: skip
+        """Fetch into `target`. Returns (server refs, objects received, filter honoured)."""
+        from tempfile import SpooledTemporaryFile
+
+        refused: list[bool] = []
+        # dulwich reports a filter it could not send (no v2 ``filter`` capability) here.
+        self.client._warn_filter_objects = lambda: refused.append(True)
+        walker = target.get_graph_walker() if haves else _NoHaves()
+        spool_dir = getattr(target.object_store, "path", None)
+        with SpooledTemporaryFile(max_size=_PACK_SPOOL_BYTES, prefix="incoming-", dir=spool_dir) as pack:
+            result = self.client.fetch_pack(
+                self.path, wants, walker, pack.write, depth=depth, ref_prefix=ref_prefix,
+                filter_spec=filter_spec, protocol_version=2 if filter_spec else None,
+            )  # fmt: skip
+            received = 0
+            if pack.tell():
+                pack.seek(0)
+                header = pack.read(12)
+                received = int.from_bytes(header[8:12], "big") if header[:4] == b"PACK" else 0
+                pack.seek(0)
+                target.object_store.add_thin_pack(pack.read, None)
+        if result.new_shallow or result.new_unshallow:
+            target.update_shallow(result.new_shallow, result.new_unshallow)
+        return dict(result.refs or {}), received, not refused
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close()
+
+
+class _LocalRemote:
+    """A repository on this machine (``file://`` or a path): objects are copied from it with
+    the rules a server applies to a partial fetch (dulwich's local client ignores filters,
+    and with a depth it ignores what the target already has, so it would copy everything)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def fetch(self, target: Any, wants: WantsFn, *, depth: int | None, filter_spec: bytes | None,
+              ref_prefix: list[bytes] | None, haves: bool) -> tuple[dict[bytes, bytes], int, bool]:  # fmt: skip
+        from dulwich.repo import Repo
+
+        with Repo(self.path) as src:
+            refs = dict(src.get_refs())
+            for name in [n for n in refs if n.startswith(b"refs/tags/")]:
+                obj = src.object_store[refs[name]]
+                while obj.type_name == b"tag":  # advertise the peeled id, as servers do
+                    obj = src.object_store[obj.object[1]]
+                if obj.id != refs[name]:
+                    refs[name + b"^{}"] = obj.id
+            copy = _LocalCopy(src.object_store, target.object_store, filter_spec)
+            shallow = set()
+            for want in wants(refs, depth):
+                shallow |= copy.want(want, depth)
+            target.object_store.add_objects([(obj, None) for obj in copy.objects])
+        if shallow and filter_spec != FILTER_TREES:
+            target.update_shallow(shallow, None)
+        return refs, len(copy.objects), True
+
+    def close(self) -> None:
+        return None
+
+
+class _LocalCopy:
+    """The objects of one local fetch: commits at `depth`, their trees not held by the target
+    (a held tree has all its subtrees), blobs unless filtered out, objects wanted by id."""
+
+    def __init__(self, src: Any, have: Any, filter_spec: bytes | None):
+        self.src, self.have, self.filter = src, have, filter_spec
+        self.objects: list[Any] = []
+        self._seen: set[bytes] = set()
+
+    def _get(self, sha: bytes) -> Any:
+        try:
+            return self.src[sha]
+        except KeyError:
+            raise LookupError(f"object {sha.decode()} not found") from None
+
+    def _add(self, obj: Any) -> bool:
+        if obj.id in self._seen or obj.id in self.have:
+            return False
+        self._seen.add(obj.id)
+        self.objects.append(obj)
+        return True
+
+    def want(self, sha: bytes, depth: int | None) -> set[bytes]:
+        """Copy what `sha` needs; returns the shallow boundary (commits without parents)."""
+        obj = self._get(sha)
+        while obj.type_name == b"tag":
+            self._add(obj)
+            obj = self._get(obj.object[1])
+        if obj.type_name == b"tree":
+            self._tree(obj.id)
+        elif obj.type_name != b"commit":
+            self._add(obj)  # a blob asked for by id
+        elif self.filter == FILTER_TREES:
+            self._commits(obj, depth)
+        else:
+            self._add(obj)
+            self._tree(obj.tree)
+            return {obj.id} if depth == 1 else set()
+        return set()
+
+    def _commits(self, start: Any, depth: int | None) -> None:
+        level, generation = [start], 1
+        while level and (depth is None or generation <= depth):
+            nxt = []
+            for commit in level:
+                if self._add(commit) or commit.id in self.have:
+                    # A shallow source lacks the parents below its boundary: stop there.
+                    nxt.extend(self.src[p] for p in commit.parents if p not in self._seen and p in self.src)
+            level, generation = nxt, generation + 1
+
+    def _tree(self, sha: bytes) -> None:
+        stack = [sha]
+        while stack:
+            tree = self._get(stack.pop())
+            if not self._add(tree):
+                continue  # held (or queued) already, with everything below it
+            for entry in tree.iteritems():
+                if stat.S_ISDIR(entry.mode):
+                    stack.append(entry.sha)
+                elif stat.S_ISREG(entry.mode) or stat.S_ISLNK(entry.mode):
+                    if self.filter is None and entry.sha not in self.have:
+                        self._add(self._get(entry.sha))
+
+
+# --- the fetcher -----------------------------------------------------------------------
 class _Fetcher:
-    """A dulwich client for one URL plus the object stores it fills."""
+    """A transport for one URL plus the object store it fills."""
 
     def __init__(
         self,
@@ -261,8 +424,6 @@ class _Fetcher:
             # Credentials embedded in the URL are taken out of it and used like `token`.
             userinfo, host = parts.netloc.rsplit("@", 1)
             user, _, password = userinfo.partition(":")
-            from urllib.parse import unquote
-
             if password:
                 username, token = username or unquote(user), token or unquote(password)
             else:
@@ -270,8 +431,10 @@ class _Fetcher:
             url = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
         self.url = redact_url(url)
         self._secret = token
-        self.stats = {"fetches": 0, "objects": 0}
-        from dulwich.client import get_transport_and_path
+        self.stats = {"fetches": 0, "objects": 0, "blobs": 0}
+        #: Filters this server refused: later requests go without them (full fetch).
+        self.refused_filters: set[bytes] = set()
+        from dulwich.client import LocalGitClient, get_transport_and_path
         from dulwich.config import ConfigDict
 
         config = ConfigDict()
@@ -280,17 +443,21 @@ class _Fetcher:
         if token and parts is not None and parts.scheme in ("http", "https"):
             kwargs.update(username=username or token_username(url), password=token)
         try:
-            self.client, self.path = get_transport_and_path(url, **kwargs)
+            client, path = get_transport_and_path(url, **kwargs)
         except Exception as exc:  # noqa: BLE001 - any parse failure is a bad URL
             raise SourceError(f"unsupported repository URL {self.url}: {type(exc).__name__}") from None
+        if isinstance(client, LocalGitClient):
+            self.remote: _NetworkRemote | _LocalRemote = _LocalRemote(path)
+        else:
+            self.remote = _NetworkRemote(client, path)
         self.cache_path: str | None = None
         self.repo = self._open_repo(cache_dir)
-        self._history: Any = None  # commits-only MemoryRepo for ancestry, made on demand
-        self._answers: dict[tuple[str, str], bool | None] = {}
+        self.history = CommitHistory(self._fetch_commits, self._content_commit)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.repo.close()
+        self.remote.close()
 
     # -- stores -------------------------------------------------------------------------
     def _open_repo(self, cache_dir: str | None) -> Any:
@@ -307,8 +474,7 @@ class _Fetcher:
     def _open_disk_repo(self, cache_dir: str) -> Any:
         from dulwich.repo import Repo
 
-        key = hashlib.sha256(_normalise_for_cache(self.url).encode()).hexdigest()[:24]
-        path = os.path.join(cache_dir, f"git-{key}.git")
+        path = os.path.join(cache_dir, f"git-{cache_key(self.url)}.git")
         self.cache_path = path
         packs = os.path.join(path, "objects", "pack")
         if os.path.isdir(packs) and len(os.listdir(packs)) > 2 * CACHE_MAX_PACKS:
@@ -337,11 +503,15 @@ class _Fetcher:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def _has_commit(self, sha: str) -> bool:
+    def _content_commit(self, sha: bytes) -> Any | None:
         try:
-            return self.repo.object_store[sha.encode()].type_name == b"commit"
+            obj = self.repo.object_store[sha]
         except KeyError:
-            return False
+            return None
+        return obj if obj.type_name == b"commit" else None
+
+    def _has_commit(self, sha: str) -> bool:
+        return self._content_commit(sha.encode()) is not None
 
     def _remember(self, shas: Iterable[str]) -> None:
         """Keep fetched commits as refs so the next fetch advertises them as haves."""
@@ -380,22 +550,58 @@ class _Fetcher:
         return SourceError(f"cannot fetch {what} from {self.url}: {reason}")
 
     # -- fetching -----------------------------------------------------------------------
-    def _fetch(self, repo: Any, wants_fn: Any, what: str, **kw: Any) -> Any:
-        before = _count(repo)
+    def _fetch(self, repo: Any, wants: WantsFn, what: str, *, depth: int | None = None,
+               filter_spec: bytes | None = None, ref_prefix: list[bytes] | None = None,
+               haves: bool = True) -> dict[bytes, bytes]:  # fmt: skip
+        if filter_spec in self.refused_filters:
+            filter_spec = None
         try:
-            result = self.client.fetch(self.path, repo, determine_wants=wants_fn, **kw)
+            refs, received, honoured = self.remote.fetch(
+                repo, wants, depth=depth, filter_spec=filter_spec, ref_prefix=ref_prefix, haves=haves
+            )
         except SourceError:
             raise
         except Exception as exc:  # noqa: BLE001 - dulwich/network errors are reported, redacted
             raise self._error(exc, what) from None
         self.stats["fetches"] += 1
-        self.stats["objects"] += max(0, _count(repo) - before)
-        return result
+        self.stats["objects"] += received
+        if filter_spec and not honoured:
+            self.refused_filters.add(filter_spec)
+            log.warning(
+                "%s refuses partial-clone filters (no 'filter' capability in protocol v2): "
+                "fetched %s without filter %s, so every file's content came too",
+                self.url, what, filter_spec.decode(),
+            )  # fmt: skip
+        return refs
+
+    def _fetch_content(self, wants: WantsFn, what: str, **kw: Any) -> dict[bytes, bytes]:
+        """The commits `wants` names at depth 1 with their trees, without blobs."""
+        return self._fetch(self.repo, wants, what, depth=1, filter_spec=FILTER_BLOBS, **kw)
+
+    def fetch_blobs(self, shas: Iterable[bytes]) -> None:
+        """Fetch the blobs not held yet, by id, in one request."""
+        store = self.repo.object_store
+        missing = [s for s in dict.fromkeys(shas) if s not in store]
+        if not missing:
+            return
+        with self._locked():
+            missing = [s for s in missing if s not in store]
+            if not missing:
+                return
+            before = self.stats["objects"]
+            # No haves: the server would otherwise leave out blobs of commits we hold.
+            self._fetch(self.repo, lambda refs, depth=None: list(missing), f"{len(missing)} file(s)",
+                        ref_prefix=[b"HEAD"], haves=False, filter_spec=None)  # fmt: skip
+            self.stats["blobs"] += self.stats["objects"] - before
+            absent = sum(1 for s in missing if s not in store)
+        if absent:
+            raise SourceError(f"cannot fetch {len(missing)} file(s) from {self.url}: "
+                              f"the server did not send {absent} of them")  # fmt: skip
 
     def resolve_and_fetch(self, ref: str, branch: str | None = None) -> tuple[str, str | None, str | None]:
-        """Fetch the commit `ref` names at depth 1. Returns (commit, full ref, branch tip):
-        the tip is the server's current commit of `branch` (or of `ref` when it is a branch),
-        read from the same ref advertisement."""
+        """Fetch the commit `ref` names at depth 1 (trees, no blobs). Returns (commit,
+        full ref, branch tip): the tip is the server's current commit of `branch` (or of
+        `ref` when it is a branch), read from the same ref advertisement."""
         ref = ref.strip()
         if not ref:
             raise SourceError(f"no ref given for {self.url}")
@@ -437,12 +643,12 @@ class _Fetcher:
             prefixes = None if _SHORT_SHA.match(low) or ref == "HEAD" else candidates
             if prefixes is not None and branch_ref is not None:
                 prefixes = [*prefixes, branch_ref]
-            self._fetch(self.repo, wants, f"ref {ref}", depth=1, ref_prefix=prefixes)
+            self._fetch_content(wants, f"ref {ref}", ref_prefix=prefixes)
             sha = found["sha"]
             if sha is None and _SHORT_SHA.match(low):
                 sha = self._expand_short(low)
                 if sha and not self._has_commit(sha):
-                    self._fetch(self.repo, lambda refs, depth=None: [sha.encode()], ref, depth=1)
+                    self._fetch_content(lambda refs, depth=None: [sha.encode()], ref)
             if sha is None:
                 raise SourceError(f"cannot fetch {self.url}: no branch, tag or commit named {ref}")
             sha = self._peel(sha)
@@ -462,20 +668,7 @@ class _Fetcher:
 
     def _expand_short(self, prefix: str) -> str | None:
         """A short id that is no ref tip: look it up in the full (commits-only) history."""
-        hist = self._history_repo()
-        self._fetch(
-            hist,
-            lambda refs, depth=None: sorted({v for k, v in refs.items() if k.startswith(b"refs/")}),
-            f"history for {prefix}",
-            filter_spec=b"tree:0",
-            protocol_version=2,
-        )
-        matches = {
-            sha.decode()
-            for store in (self.repo.object_store, hist.object_store)
-            for sha in store
-            if sha.decode().startswith(prefix) and store[sha].type_name == b"commit"
-        }
+        matches = self.history.expand_short(prefix, self.repo.object_store)
         if len(matches) > 1:
             raise SourceError(f"cannot fetch {self.url}: commit id {prefix} is ambiguous")
         return matches.pop() if matches else None
@@ -485,113 +678,19 @@ class _Fetcher:
         with self._locked():
             missing = [s for s in shas if not self._has_commit(s)]
             if missing:
-                self._fetch(
-                    self.repo,
-                    lambda refs, depth=None: [s.encode() for s in missing],
-                    "commit " + ", ".join(missing),
-                    depth=1,
-                )
+                self._fetch_content(lambda refs, depth=None: [s.encode() for s in missing],
+                                    "commit " + ", ".join(missing))  # fmt: skip
                 self._remember(missing)
 
-    # -- ancestry -----------------------------------------------------------------------
-    def _history_repo(self) -> Any:
-        if self._history is None:
-            from dulwich.repo import MemoryRepo
+    def _fetch_commits(self, target: Any, wants: list[bytes] | None, depth: int | None, what: str) -> None:
+        """Commit objects only (no trees) for `core.git_history`."""
 
-            self._history = MemoryRepo()
-        return self._history
+        def pick(refs: dict[bytes, bytes], depth: int | None = None) -> list[bytes]:
+            if wants is not None:
+                return list(wants)
+            return sorted({v for k, v in refs.items() if k.startswith(b"refs/") and not k.endswith(b"^{}")})
 
-    def _commit(self, sha: bytes) -> Any | None:
-        for store in (self.repo.object_store, self._history_repo().object_store):
-            try:
-                obj = store[sha]
-            except KeyError:
-                continue
-            if obj.type_name == b"commit":
-                return obj
-        return None
-
-    def _reaches(self, start: bytes, target: bytes) -> bool | None:
-        """Whether `target` is reachable from `start` in the loaded history; None when a
-        missing parent (a shallow boundary) leaves it open."""
-        seen = {start}
-        stack = [start]
-        open_end = False
-        while stack:
-            sha = stack.pop()
-            if sha == target:
-                return True
-            commit = self._commit(sha)
-            if commit is None:
-                open_end = True
-                continue
-            for parent in commit.parents:
-                if parent not in seen:
-                    seen.add(parent)
-                    stack.append(parent)
-        return None if open_end else False
-
-    def is_ancestor(self, older: str, newer: str) -> bool | None:
-        older, newer = (older or "").lower(), (newer or "").lower()
-        if not (_FULL_SHA.match(older) and _FULL_SHA.match(newer)):
-            return None
-        if older == newer:
-            return True
-        key = (older, newer)
-        if key not in self._answers:  # plan asks once per entry: answer once per pair
-            self._answers[key] = self._is_ancestor(older, newer)
-        return self._answers[key]
-
-    def _is_ancestor(self, older: str, newer: str) -> bool | None:
-        o, n = older.encode(), newer.encode()
-        for depth in _DEEPEN_STEPS:
-            down = self._reaches(n, o)
-            if down is not None:
-                return down
-            if self._reaches(o, n) is True:  # newer lies below older: not an ancestor
-                return False
-            if not self._deepen([o, n], depth):
-                return None
-        return self._reaches(n, o)
-
-    def _deepen(self, shas: list[bytes], depth: int | None) -> bool:
-        """Fetch commits (no trees) down to `depth` below `shas`. False if `newer` is unknown."""
-        hist = self._history_repo()
-        # A fresh store each round: the server sends commit objects only (tree:0), so
-        # refetching from the tips is cheap and keeps the negotiation simple.
-        from dulwich.repo import MemoryRepo
-
-        fresh = MemoryRepo()
-        known: list[bytes] = []
-        for sha in shas:
-            try:
-                self._fetch(
-                    fresh,
-                    lambda refs, depth=None, s=sha: [s],
-                    f"history of {sha.decode()}",
-                    depth=depth,
-                    filter_spec=b"tree:0",
-                    protocol_version=2,
-                )
-                known.append(sha)
-            except SourceError:
-                continue  # e.g. a recorded commit that was force-pushed away and pruned
-        for sha in fresh.object_store:
-            obj = fresh.object_store[sha]
-            if obj.type_name == b"commit" and sha not in hist.object_store:
-                hist.object_store.add_object(obj)
-        return shas[-1] in known or self._commit(shas[-1]) is not None
-
-
-def _count(repo: Any) -> int:
-    try:
-        return sum(1 for _ in repo.object_store)
-    except Exception:  # noqa: BLE001 - statistics only
-        return 0
-
-
-def _normalise_for_cache(url: str) -> str:
-    return url.rstrip("/").removesuffix(".git").lower()
+        self._fetch(target, pick, what, depth=depth, filter_spec=FILTER_TREES, haves=False)
 
 
 def fetch_commit(
@@ -603,7 +702,8 @@ def fetch_commit(
     cache_dir: str | None = None,
     branch: str | None = None,
 ) -> GitCommitSource:
-    """Fetch the commit `ref` names from `url` (depth 1) and return it as a source tree.
+    """Fetch the commit `ref` names from `url` (depth 1, trees only) and return it as a
+    source tree; file contents are fetched when read (see `GitCommitSource.prefetch`).
 
     `ref`: a branch (``main`` or ``refs/heads/main``), a tag, or a full or short commit id.
     `cache_dir`: keep the objects in a bare repository there (e.g. ``/tmp/git-cache``) and

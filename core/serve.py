@@ -124,10 +124,12 @@ def main(config: str, *, port: int = 8080, host: str = "127.0.0.1") -> int:
 
     from core.config import load_config_file
     from core.errors import SyncError
+    from core.git_fetch import user_cache_dir
 
     try:
         configs = load_config_file(config)
-        server = make_server(configs, port=port, host=host)
+        # A warm cache by default: each push fetches only what is new (core.git_fetch).
+        server = make_server(configs, port=port, host=host, cache_dir=user_cache_dir())
     except SyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

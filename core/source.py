@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from pathlib import Path
 
 from core.errors import SourceError
@@ -36,6 +37,11 @@ class SourceTree(ABC):
 
     def is_dir(self, path: str) -> bool:
         return path.strip("/") in set(self.walk_dirs(_parent(path.strip("/"))))
+
+    def prefetch(self, paths: Iterable[str]) -> None:
+        """Say which files are about to be read, so that a source fetching contents on
+        demand (a partial Git fetch) asks for all of them in one request. A no-op here."""
+        return None
 
     def is_ancestor(self, older: str, newer: str) -> bool | None:
         """Whether commit `older` is an ancestor of (or equal to) `newer`; None if unknown."""

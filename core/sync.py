@@ -112,6 +112,7 @@ def _run_config(
     env: dict[str, str],
 ) -> None:
     services = [_Service(s) for s in discover(config, source, changed_paths)]
+    source.prefetch(p for s in services for p in s.files.files)  # one request for the blobs
     full = changed_paths is None
     if not services and not (full and prune):
         return  # nothing this config cares about: no store calls at all

@@ -38,9 +38,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from core.errors import WebhookError
+from core.git_url import ZERO_SHA, normalize_repo_url
 
 PROVIDERS = ("github", "gitlab", "bitbucket", "gitea", "generic")
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
@@ -48,7 +49,6 @@ DEFAULT_MAX_BODY = 8 * 1024 * 1024
 COMMIT_CAP = 20
 #: A per-commit file list at least this long is treated as possibly capped.
 FILES_CAP = 3000
-ZERO_SHA = "0" * 40
 _SHA = re.compile(r"^[0-9a-fA-F]{40}$")
 
 #: Headers verification and parsing read: what a handler keeps when it hands a verified
@@ -533,40 +533,6 @@ _PARSERS = {
 
 
 # --- matching configs to a push --------------------------------------------------------
-_SCP = re.compile(r"^(?:[^@/]+@)?([^:/]+):(?!//)(.+)$")
-_DEFAULT_PORTS = {"https": 443, "http": 80, "ssh": 22, "git": 9418}
-
-
-def normalize_repo_url(url: str) -> str:
-    """One spelling per repository: ``host[:port]/path`` in lower case, no scheme, no user,
-    no ``.git``. SSH ports are dropped (hosts serve SSH on another port than HTTPS); local
-    paths and file:// URLs stay case-sensitive."""
-    url = url.strip()
-    if not url:
-        return ""
-    if "://" not in url:
-        m = _SCP.match(url)
-        if m and not url.startswith("/"):
-            host, path = m.group(1), m.group(2)
-            return f"{host.lower()}/{_clean_path(path).lower()}"
-        return "file:" + _clean_path(url, local=True)
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme == "file":
-        return "file:" + _clean_path(parts.path, local=True)
-    host = (parts.hostname or "").lower()
-    port = parts.port
-    if port and port != _DEFAULT_PORTS.get(scheme) and scheme not in ("ssh", "git+ssh"):
-        host = f"{host}:{port}"
-    return f"{host}/{_clean_path(parts.path).lower()}"
-
-
-def _clean_path(path: str, *, local: bool = False) -> str:
-    path = path.strip().rstrip("/")
-    path = path.removesuffix(".git")
-    return path if local else path.lstrip("/")
-
-
 def _source_of(cfg: Any) -> Any:
     return getattr(cfg, "source", None) or getattr(getattr(cfg, "spec", None), "source_ref", None)
 

@@ -4,6 +4,7 @@ token auth (http://) and plain file URLs."""
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
@@ -183,9 +184,10 @@ def test_warm_cache_fetches_only_new_objects(repo, commit_files, tmp_path):
     again.close()
     c2 = commit_files(repo, {"svc/a/deployment-configuration/profiles/dev/application.properties": "a=9\n"})
     warm = fetch_commit(repo.url, "main", cache_dir=cache)
-    # commit + 6 trees on the path (root .. dev) + 1 blob: only what changed
-    assert warm.commit == c2 and warm.stats["objects"] == 8 < n_first
+    # commit + 6 trees on the path (root .. dev): only what changed, and no blob yet
+    assert warm.commit == c2 and warm.stats["objects"] == 7 < n_first
     assert warm.read("svc/a/deployment-configuration/profiles/dev/application.properties") == b"a=9\n"
+    assert warm.stats["objects"] == 8 and warm.stats["blobs"] == 1  # the blob read, by id
     warm.close()
     by_sha = fetch_commit(repo.url, c2, cache_dir=cache)
     assert by_sha.stats["fetches"] == 0  # a known commit id needs no network at all
@@ -216,3 +218,110 @@ def test_unusable_cache_dir_falls_back_to_memory(repo, tmp_path):
     blocker.write_text("x")
     src = fetch_commit(repo.url, "main", cache_dir=str(blocker / "cache"))
     assert src.commit == repo.sha and src.read("README.md") == b"# config repo\n"
+
+
+# --- partial fetch: trees first, then only the blobs that are read ---------------------
+PARTIAL_CONFIG = """
+apiVersion: secret-manager.microscaler.io/v1alpha1
+kind: SecretManagerConfig
+metadata: {name: partial}
+spec:
+  sourceRef: {kind: Git, url: "URL", branch: main}
+  provider: {type: local}
+  secrets: {environment: prod, basePath: services}
+  configs: {enabled: true}
+"""
+
+
+def _many_files(services: int = 30, filler: int = 20) -> dict[str, str]:
+    files = {}
+    for s in range(services):
+        base = f"services/s{s:02d}/deployment-configuration/profiles"
+        for env in ("dev", "prod"):
+            files[f"{base}/{env}/application.properties"] = f"k=v{s}{env}\n"
+        for i in range(filler):
+            files[f"services/s{s:02d}/src/m{i % 4}/f{i}.py"] = f"x = {s * 100 + i}\n"
+    return files
+
+
+def _objects_by_type(src) -> dict[bytes, int]:
+    store = src._f.repo.object_store
+    out: dict[bytes, int] = {}
+    for sha in store:
+        kind = store[sha].type_name
+        out[kind] = out.get(kind, 0) + 1
+    return out
+
+
+def _trees_in(git_server, repo, rev: str) -> int:
+    listing = subprocess.run(
+        ["git", "ls-tree", "-r", "-t", rev], cwd=repo.path, capture_output=True, check=True
+    )
+    return 1 + sum(1 for line in listing.stdout.splitlines() if b" tree " in line)
+
+
+@pytest.mark.parametrize("scheme", ["git", "http", "file"])
+def test_push_fetches_commit_trees_and_only_the_blobs_read(git_server, make_repo, scheme):
+    from core.config import parse_config_text
+    from core.discover import discover
+
+    files = _many_files()
+    repo = make_repo(files)
+    url, token = _urls(git_server, repo)[scheme]
+    cfg = parse_config_text(PARTIAL_CONFIG.replace("URL", url), "c.yaml")[0]
+    src = fetch_commit(url, "main", token=token)
+    assert _objects_by_type(src) == {b"commit": 1, b"tree": _trees_in(git_server, repo, "main")}
+    selected = [p for svc in discover(cfg, src) for p in svc.files]
+    assert len(selected) == 30 and src.stats["fetches"] == 1
+    src.prefetch(selected)
+    assert [src.read(p).decode() for p in selected[:2]] == [files[p] for p in selected[:2]]
+    assert all(src.read(p).decode() == files[p] for p in selected)
+    counts = _objects_by_type(src)
+    assert counts[b"blob"] == len(selected) < len(files)  # no blob that is not read
+    assert src.stats == {"fetches": 2, "objects": sum(counts.values()), "blobs": len(selected)}
+    src.read("services/s03/src/m1/f5.py")  # a file not prefetched: its blob alone
+    assert src.stats["fetches"] == 3 and src.stats["blobs"] == len(selected) + 1
+
+
+def test_server_refusing_filters_gets_a_full_fetch_with_a_log_line(make_repo, caplog):
+    files = _many_files(services=3, filler=4)
+    repo = make_repo(files)
+    subprocess.run(["git", "config", "uploadpack.allowFilter", "false"], cwd=repo.path, check=True)
+    with caplog.at_level("WARNING", logger="smf.git"):
+        src = fetch_commit(repo.url, "main")
+    assert _objects_by_type(src)[b"blob"] == len(files)  # today's full fetch at depth 1
+    assert any("refuses partial-clone filters" in r.getMessage() and repo.url in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+    src.prefetch(files)
+    assert src.read("services/s01/src/m1/f1.py") == files["services/s01/src/m1/f1.py"].encode()
+    assert src.stats["fetches"] == 1 and src.stats["blobs"] == 0  # nothing left to ask for
+
+
+def test_warm_cache_for_file_urls(git_server, make_repo, commit_files, tmp_path):
+    files = _many_files(services=4, filler=6)
+    repo = make_repo(files)
+    cache = str(tmp_path / "cache")
+    path = "services/s01/deployment-configuration/profiles/prod/application.properties"
+    with fetch_commit(repo.file_url, "main", cache_dir=cache) as first:
+        assert first.stats["objects"] == 1 + _trees_in(git_server, repo, "main")  # no blobs
+        assert first.read(path) == files[path].encode()
+    with fetch_commit(repo.file_url, "main", cache_dir=cache) as again:
+        assert again.stats["objects"] == 0 and again.read(path) == files[path].encode()
+        assert again.stats["fetches"] == 1  # the ref lookup only: the blob was cached
+    c2 = commit_files(repo, {path: "k=changed\n"})
+    with fetch_commit(repo.file_url, "main", cache_dir=cache) as warm:
+        # The new commit and the 6 trees on the changed path (root .. prod), nothing else.
+        assert warm.commit == c2 and warm.stats["objects"] == 7
+        assert warm.read(path) == b"k=changed\n" and warm.stats["blobs"] == 1
+        assert warm.changed_paths(repo.sha, c2) == {path}
+    assert os.listdir(cache) == [next(iter(os.listdir(cache)))]  # one repository, one cache
+
+
+def test_serve_uses_a_user_cache_by_default(monkeypatch, tmp_path):
+    from core.git_fetch import user_cache_dir
+
+    monkeypatch.delenv("GIT_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert user_cache_dir() == str(tmp_path / "secret-manager-functions" / "git")
+    monkeypatch.setenv("GIT_CACHE_DIR", "")
+    assert user_cache_dir() is None  # explicitly in memory

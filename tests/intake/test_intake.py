@@ -118,7 +118,8 @@ def test_push_of_one_service_reconciles_only_that_service(env, commit_files):
     assert {c["name"] for c in result["report"]["changes"]} <= {
         "svc07/dev/db.url", "svc07/dev/feature.x", "svc07/dev/replicas"}  # fmt: skip
     assert value(configs, "local-configs", "svc07/dev/db.url") == "jdbc:pg://db7-new"
-    assert result["fetch"]["fetches"] == 1  # the payload's file list was used: no tree diff
+    # The payload's file list was used (no tree diff): the trees, then the read blobs in one request.
+    assert result["fetch"]["fetches"] == 2 and result["fetch"]["blobs"] == 2
 
 
 def test_push_touching_no_config_file_makes_no_store_call(env, commit_files):
