@@ -121,6 +121,48 @@ class PushEvent:
             and not self.created
         )
 
+    def to_message(self) -> dict[str, Any]:
+        """Every field, JSON-able: what a queue message carries (`from_message` reads it)."""
+        return {
+            "provider": self.provider, "repo_urls": list(self.repo_urls), "ref": self.ref,
+            "branch": self.branch, "before": self.before, "after": self.after,
+            "changed_paths": None if self.changed_paths is None else sorted(self.changed_paths),
+            "truncated": self.truncated, "delivery_id": self.delivery_id, "deleted": self.deleted,
+            "forced": self.forced, "created": self.created, "tag": self.tag,
+            "default_branch": self.default_branch, "more": [e.to_message() for e in self.more],
+        }  # fmt: skip
+
+    @classmethod
+    def from_message(cls, data: Any) -> PushEvent:
+        """The event `to_message` wrote; a field of the wrong type is a `WebhookError`."""
+        if not isinstance(data, dict):
+            raise WebhookError("queued event is not an object", status=400)
+
+        def text(name: str, *, optional: bool = False) -> Any:
+            value = data.get(name)
+            if (value is None and optional) or isinstance(value, str):
+                return value
+            raise WebhookError(f"queued event field {name} is not a string", status=400)
+
+        urls, paths, more = data.get("repo_urls"), data.get("changed_paths"), data.get("more") or []
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise WebhookError("queued event field repo_urls is not a list of URLs", status=400)
+        if paths is not None and (not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)):
+            raise WebhookError("queued event field changed_paths is not a list of paths", status=400)
+        if not isinstance(more, list):
+            raise WebhookError("queued event field more is not a list", status=400)
+        forced = data.get("forced")
+        return cls(
+            provider=text("provider"), repo_urls=list(urls), ref=_ref(data.get("ref")),
+            branch=text("branch", optional=True), before=_sha(data.get("before"), "before"),
+            after=_sha(data.get("after"), "after"), changed_paths=None if paths is None else set(paths),
+            truncated=bool(data.get("truncated")), delivery_id=text("delivery_id", optional=True),
+            deleted=bool(data.get("deleted")), forced=forced if isinstance(forced, bool) else None,
+            created=bool(data.get("created")), tag=text("tag", optional=True),
+            default_branch=text("default_branch", optional=True),
+            more=[cls.from_message(m) for m in more],
+        )  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "provider": self.provider,
@@ -260,18 +302,28 @@ def verify_and_parse(
         return _PARSERS[prov](h, payload, tags)
     except WebhookError as exc:
         return Rejected(exc.status, f"malformed push payload: {exc.message}", prov)
+    except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
+        # A signed payload of an unexpected shape: the documented 400, never a traceback.
+        return Rejected(400, f"malformed push payload ({type(exc).__name__})", prov)
 
 
 def _decode(body: bytes, content_type: str) -> dict[str, Any]:
     if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
-        form = parse_qs(body.decode("utf-8", "strict"), strict_parsing=False)
+        try:
+            form = parse_qs(body.decode("utf-8", "strict"), strict_parsing=False)
+        except UnicodeDecodeError:
+            raise ValueError("form body is not UTF-8") from None
         if "payload" not in form:
             raise ValueError("form body without a payload field")
         body = form["payload"][0].encode()
     try:
         data = json.loads(body)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"not JSON ({type(exc).__name__} at byte {getattr(exc, 'pos', 0)})") from None
+    except ValueError:  # e.g. an integer longer than Python's int-string limit
+        raise ValueError("not JSON (a number out of range)") from None
     if not isinstance(data, dict):
         raise ValueError("JSON body is not an object")
     return data
@@ -316,6 +368,11 @@ def _paths_from_commits(commits: Any) -> tuple[set[str] | None, bool]:
             capped |= len(paths) >= FILES_CAP
             out.update(p.lstrip("/") for p in paths)
     return out, capped
+
+
+def _field(obj: Any, name: str) -> Any:
+    """``obj[name]`` when `obj` is an object, else None (the caller rejects a missing field)."""
+    return obj.get(name) if isinstance(obj, dict) else None
 
 
 def _urls(*values: Any) -> list[str]:
@@ -468,10 +525,10 @@ def _parse_bitbucket(h: _Headers, p: dict[str, Any], tags: bool) -> WebhookOutco
         ref = f"refs/tags/{name}" if kind == "tag" else f"refs/heads/{name}"
         after = ZERO_SHA
         if isinstance(new, dict):
-            after = _sha((new.get("target") or {}).get("hash"), "new.target.hash")
+            after = _sha(_field(new.get("target"), "hash"), "new.target.hash")
         before = ZERO_SHA
         if isinstance(old, dict):
-            before = _sha((old.get("target") or {}).get("hash"), "old.target.hash")
+            before = _sha(_field(old.get("target"), "hash"), "old.target.hash")
         branch, tag = _split_ref(ref)
         ev = PushEvent("bitbucket", urls, ref, branch, before, after, None,
                        bool(change.get("truncated")), delivery,
@@ -503,7 +560,8 @@ def _parse_generic(h: _Headers, p: dict[str, Any], tags: bool) -> WebhookOutcome
     repo = p.get("repository")
     urls = _urls(repo) if isinstance(repo, str) else []
     if isinstance(repo, dict):
-        urls = _urls(repo.get("url"), repo.get("clone_url"), *(repo.get("urls") or []))
+        extra = repo.get("urls")
+        urls = _urls(repo.get("url"), repo.get("clone_url"), *(extra if isinstance(extra, list) else ()))
     if not urls:
         raise WebhookError("repository URL is missing", status=400)
     ref = _ref(p.get("ref"))
