@@ -27,6 +27,7 @@ import yaml
 
 from core import crd
 from core.errors import ConfigError
+from core.parsers.limits import MAX_FILE_BYTES, LimitError, check_yaml
 
 OWN_API_VERSION = "secret-manager.microscaler.io/v1alpha1"
 API_VERSIONS = (
@@ -446,9 +447,17 @@ def _line_map(node: yaml.Node, where: tuple[str, ...], out: dict[tuple[str, ...]
 
 
 def parse_config_text(text: str, path: str = "<config>") -> list[SecretManagerConfig]:
-    """Every SecretManagerConfig in a (multi-document) YAML text; errors name doc and field."""
+    """Every SecretManagerConfig in a (multi-document) YAML text; errors name doc and field.
+
+    Loading is hardened like every other parser (core/parsers/limits.py): depth, aliases and
+    key types are checked before anything is built, a key written twice in one mapping is an
+    error (last-wins would silently plan for the second `environment:`), and any tag outside
+    the safe schema is a ConfigError with its line, never a traceback."""
     try:
+        check_yaml(text)
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except LimitError as exc:
+        raise ConfigError(exc.message, path=path, line=exc.line) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError(
@@ -458,11 +467,13 @@ def parse_config_text(text: str, path: str = "<config>") -> list[SecretManagerCo
     for index, node in enumerate(nodes):
         if node is None:
             continue
-        data = _construct(node)
+        _reject_duplicate_keys(node, (), path)
+        data = _construct(node, path)
         lines: dict[tuple[str, ...], int] = {}
         _line_map(node, (), lines)
-        name = data.get("metadata", {}).get("name") if isinstance(data, dict) else None
-        doc_name = f"document {index + 1}" + (f" ({name})" if name else "")
+        meta = data.get("metadata") if isinstance(data, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        doc_name = f"document {index + 1}" + (f" ({name})" if isinstance(name, str) and name else "")
         v = _Validator(doc_name, lines, path)
         if not isinstance(data, dict):
             raise v.error((), "a SecretManagerConfig document must be a mapping")
@@ -481,10 +492,41 @@ def parse_config_text(text: str, path: str = "<config>") -> list[SecretManagerCo
     return configs
 
 
-def _construct(node: yaml.Node) -> Any:
+def _reject_duplicate_keys(node: yaml.Node, where: tuple[str, ...], path: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            k = str(key.value)
+            line = key.start_mark.line + 1
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if k in seen:
+                    raise ConfigError(
+                        f"key {k!r} is defined twice (first on line {seen[k]})",
+                        path=path,
+                        line=line,
+                        field=".".join((*where, k)),
+                    )
+                seen[k] = line
+            _reject_duplicate_keys(value, (*where, k), path)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, value in enumerate(node.value):
+            _reject_duplicate_keys(value, (*where, str(i)), path)
+
+
+def _construct(node: yaml.Node, path: str) -> Any:
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_document(node)
+    except yaml.YAMLError as exc:  # e.g. !!python/object/apply: not in the safe schema
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or "cannot load this value"
+        raise ConfigError(
+            f"invalid YAML: {problem}", path=path, line=mark.line + 1 if mark else None
+        ) from None
+    except (ValueError, TypeError) as exc:  # an over-long integer, an unhashable merged key...
+        raise ConfigError(
+            f"invalid YAML value ({type(exc).__name__})", path=path, line=node.start_mark.line + 1
+        ) from None
     finally:
         loader.dispose()
 
@@ -605,9 +647,16 @@ def _clean_path(p: str | None) -> str | None:
 def load_config_file(path: str | Path) -> list[SecretManagerConfig]:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", path=str(path)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"config is {len(data)} bytes; the limit is {MAX_FILE_BYTES}", path=str(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError("config is not valid UTF-8", path=str(path), line=line) from None
     configs = parse_config_text(text, str(path))
     if not configs:
         raise ConfigError("no SecretManagerConfig document found", path=str(path))

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 from core import registry
 from core.config import SecretManagerConfig
 from core.discover import ServiceFiles, discover
-from core.errors import ParseError, SyncError
+from core.errors import DecryptError, ParseError, SyncError
 from core.fingerprint import fingerprint, resolve_key
 from core.model import DesiredEntry, ListQuery
 from core.naming import rules_for
 from core.naming.assign import check_entry, find_clashes, render_name
-from core.parsers import parse_file
+from core.parsers import decode_file, limits, parse_file
 from core.plan import plan_store
 from core.report import Change, Report
 from core.route import RoutedItem, is_secret_file, route, secret_store
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("smf.sync")
 
-#: Larger files are refused (Flux caps encrypted files at 5 MiB too).
-MAX_FILE_BYTES = 5 * 1024 * 1024
+#: Larger files are refused (Flux caps encrypted files at 5 MiB too); see core/parsers/limits.py.
+MAX_FILE_BYTES = limits.MAX_FILE_BYTES
 
 StoreFactory = Callable[[str, SecretManagerConfig], "Store"]
 
@@ -219,10 +219,6 @@ def _make_keyring(config: SecretManagerConfig, store: Callable[[str], Store], en
     return KeyRing(age_identities=identities, env=env)
 
 
-def looks_like_sops(data: bytes) -> bool:
-    return b"ENC[AES256_GCM," in data and b"sops" in data
-
-
 def _collect(
     config: SecretManagerConfig,
     svc: ServiceFiles,
@@ -231,34 +227,69 @@ def _collect(
     keyring: Callable[[], object],
     env: dict[str, str],
 ) -> list[RoutedItem]:
-    """Read, decrypt, parse and route every file of one service. Raises on the first bad file."""
+    """Read, decrypt, parse and route every file of one service. Raises on the first bad file.
+
+    Fails closed: whatever a file holds, the outcome is its items or a SyncError naming it
+    (the caller then fails only this service), never an exception that ends the run."""
     items: list[RoutedItem] = []
     for path in svc.files:
-        data = source.read(path)
-        if len(data) > MAX_FILE_BYTES:
-            raise ParseError(f"file is {len(data)} bytes; the limit is {MAX_FILE_BYTES}", path=path)
-        encrypted = False
-        if looks_like_sops(data):
-            from core import sops
+        try:
+            items.extend(_read_file(config, path, source, report, keyring))
+        except SyncError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (a parser bug must not stop the other services)
+            log.warning("unexpected %s reading %s", type(exc).__name__, path)
+            raise ParseError(f"cannot read this file ({type(exc).__name__})", path=path) from None
+    return items
 
-            fmt = sops.detect_format(path)
-            if sops.is_encrypted(data, fmt):
-                data = sops.decrypt(data, fmt, path=path, keyring=keyring())
-                encrypted = True
-        if is_secret_file(path) and not encrypted:
-            msg = f"{path}: secrets file is not SOPS-encrypted"
+
+def _read_file(
+    config: SecretManagerConfig, path: str, source: SourceTree, report: Report, keyring: Callable[[], object]
+) -> list[RoutedItem]:
+    from core import sops
+
+    data = source.read(path)
+    if len(data) > MAX_FILE_BYTES:
+        raise ParseError(f"file is {len(data)} bytes; the limit is {MAX_FILE_BYTES}", path=path)
+    fmt = sops.detect_format(path)
+    # A file with any ENC[...] value or any sops metadata is decrypted or fails; it is never
+    # read as plaintext, whatever requireEncrypted says (stripped metadata must not turn
+    # ciphertext and data-key envelopes into stored values).
+    encrypted = sops.looks_encrypted(data, fmt)
+    if encrypted:
+        try:
+            data = sops.decrypt(data, fmt, path=path, keyring=keyring(), strict=True)  # type: ignore[arg-type]
+        except (sops.NotEncryptedError, sops.MetadataError, sops.FormatError) as exc:
+            if isinstance(exc, sops.FormatError) and fmt != "binary":
+                raise  # the file is unreadable YAML/JSON/...: its own error says where
+            # (a binary-format file, e.g. .properties, that is not a sops JSON envelope has
+            # no metadata at all)
+            raise DecryptError(
+                f"looks SOPS-encrypted but its metadata is missing or invalid ({exc.message})",
+                path=path,
+                line=exc.line,
+                field=exc.field,
+            ) from None
+    text, warning = decode_file(path, data)
+    parsed = parse_file(path, text)
+    if not encrypted:
+        for item in parsed:  # what the byte test cannot see (escapes) the parsed entries show
+            if sops.metadata_marker(item.key, item.value):
+                raise DecryptError(
+                    "looks SOPS-encrypted but its metadata is missing or invalid"
+                    " (an ENC[...] value or a sops metadata key in a file without valid metadata)",
+                    path=path,
+                    line=item.line,
+                )
+        if is_secret_file(path):
             if config.secrets.require_encrypted:
                 raise SyncError(
                     "secrets file is not SOPS-encrypted (spec.secrets.requireEncrypted)", path=path
                 )
-            report.warnings.append(msg)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise ParseError("file is not valid UTF-8", path=path, line=line) from None
-        items.extend(route(config, path, parse_file(path, text)))
-    return items
+            report.warnings.append(f"{path}: secrets file is not SOPS-encrypted")
+    if warning:
+        report.warnings.append(warning)
+    return route(config, path, parsed)
 
 
 def _name_and_check(

@@ -11,7 +11,14 @@ GCP KMS, Azure Key Vault, HashiCorp Vault transit, PGP (gpg binary); key groups 
 
 from __future__ import annotations
 
-from core.sops.api import decrypt, decrypt_tree_of, detect_format, is_encrypted
+from core.sops.api import (
+    decrypt,
+    decrypt_tree_of,
+    detect_format,
+    is_encrypted,
+    looks_encrypted,
+    metadata_marker,
+)
 from core.sops.errors import (
     DataKeyError,
     FormatError,
@@ -36,4 +43,6 @@ __all__ = [
     "decrypt_tree_of",
     "detect_format",
     "is_encrypted",
+    "looks_encrypted",
+    "metadata_marker",
 ]

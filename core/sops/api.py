@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from core.sops.cipher import CipherError, decrypt_value
@@ -15,7 +16,7 @@ from core.sops.errors import (
 )
 from core.sops.formats import binary, dotenv, ini, json_format, yaml_emit, yaml_format
 from core.sops.keyring import KeyRing
-from core.sops.metadata import Metadata, metadata_from_dict
+from core.sops.metadata import FIELDS, Metadata, check_shape, metadata_from_dict
 from core.sops.tree import Branch, WalkError, decrypt_tree
 
 _LOADERS = {
@@ -61,7 +62,40 @@ def is_encrypted(data: bytes, fmt: str) -> bool:
     return isinstance(md, dict) and "mac" in md
 
 
-def _load(data: bytes, fmt: str, path: str) -> tuple[list[Branch], Metadata]:
+ENC_MARKER = "ENC[AES256_GCM,"
+_DOTENV_METADATA = re.compile(rb"(?m)^sops_(?:%s)(?:=|__)" % "|".join(FIELDS).encode())
+_JSON_METADATA = re.compile(rb'"sops"\s*:')
+
+
+def looks_encrypted(data: bytes, fmt: str) -> bool:
+    """Fail-closed test the sync uses: any `ENC[AES256_GCM,...]` value, or sops metadata in
+    the form this format carries it, even without a MAC. Such a file is only ever decrypted;
+    if its metadata is missing or broken it fails, it is never read as plaintext."""
+    if ENC_MARKER.encode() in data:
+        return True
+    if fmt == "dotenv":
+        return _DOTENV_METADATA.search(data) is not None
+    if fmt == "ini":
+        return b"[sops]" in data
+    if fmt == "yaml":
+        return yaml_format.has_metadata(data)
+    return _JSON_METADATA.search(data) is not None
+
+
+def metadata_marker(key: str, value: str) -> bool:
+    """True if a parsed plaintext entry is a remnant of sops encryption: an ENC value (also
+    reached through escapes the byte test cannot see) or a metadata key (`sops`, `sops.mac`,
+    `sops_lastmodified`, `sops[0]`...)."""
+    if ENC_MARKER in value:
+        return True
+    if key == "sops" or key.startswith("sops["):
+        return True
+    if key.startswith("sops."):
+        return re.split(r"[.\[]", key[5:], maxsplit=1)[0] in FIELDS
+    return key.startswith("sops_") and key[5:].split("__")[0] in FIELDS
+
+
+def _load(data: bytes, fmt: str, path: str, strict: bool = False) -> tuple[list[Branch], Metadata]:
     loader = _LOADERS.get(fmt)
     if loader is None:
         raise FormatError(f"unknown format {fmt!r}", path=path)
@@ -74,15 +108,21 @@ def _load(data: bytes, fmt: str, path: str) -> tuple[list[Branch], Metadata]:
     if md_dict is None:
         raise NotEncryptedError("sops metadata not found", path=path)
     try:
+        if strict:
+            check_shape(md_dict)
         md = metadata_from_dict(md_dict)
     except MetadataError as exc:
-        raise MetadataError(exc.message, path=path, field="sops") from None
+        raise MetadataError(exc.message, path=path, field=exc.field or "sops") from None
     return branches, md
 
 
-def decrypt_tree_of(data: bytes, fmt: str, *, path: str, keyring: KeyRing) -> list[Branch]:
-    """Decrypt and MAC-check a file; return its tree (one Branch per YAML document)."""
-    branches, md = _load(data, fmt, path)
+def decrypt_tree_of(
+    data: bytes, fmt: str, *, path: str, keyring: KeyRing, strict: bool = False
+) -> list[Branch]:
+    """Decrypt and MAC-check a file; return its tree (one Branch per YAML document).
+
+    `strict` also refuses metadata whose fields are missing or retyped (`check_shape`)."""
+    branches, md = _load(data, fmt, path, strict)
     key = keyring.data_key(md, path=path)
     try:
         computed = decrypt_tree(branches, md.rules, key)
@@ -109,9 +149,10 @@ def decrypt(
     path: str,
     keyring: KeyRing,
     output_type: str | None = None,
+    strict: bool = False,
 ) -> bytes:
     """Return exactly what `sops -d [--output-type T]` prints for this file."""
-    branches = decrypt_tree_of(data, fmt, path=path, keyring=keyring)
+    branches = decrypt_tree_of(data, fmt, path=path, keyring=keyring, strict=strict)
     out_fmt = output_type or fmt
     emitter = _EMITTERS.get(out_fmt)
     if emitter is None:

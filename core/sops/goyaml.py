@@ -18,6 +18,16 @@ from core.sops.errors import FormatError
 from core.sops.gotypes import GoTime, GoUint, parse_yaml_timestamp
 
 _T = "tag:yaml.org,2002:"
+MERGE_TAG = _T + "merge"
+
+
+class MergeKey(str):
+    """A `<<` mapping key go-yaml tags !!merge (plain `<<` or an explicit `!!merge <<`).
+
+    sops keeps it as the key "<<" (the AAD path uses that text) with the aliased mapping
+    expanded under it, and prints it back as `!!merge <<`, which every YAML 1.1 reader then
+    merges; a quoted "<<" is an ordinary string key and stays one."""
+
 
 _RESOLVE_MAP: dict[str, Any] = {}
 for _v, _words in (
@@ -50,6 +60,8 @@ def _go_parse_uint_base0(s: str) -> int | None:
             base, s = 8, s[1:]
     if not s or any(c not in _DIGITS[base] for c in s):
         return None
+    if base == 10 and len(s.lstrip("0")) > 20:
+        return None  # beyond uint64 (and Python's int/str digit limit): Go's range error
     return int(s, base)
 
 

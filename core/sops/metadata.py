@@ -128,6 +128,97 @@ def _group(d: dict[str, Any]) -> list[MasterKeyRef]:
     return out
 
 
+#: Every field sops writes in the metadata block (a `sops_<field>` / `sops.<field>` key in a
+#: plaintext file means its metadata was mangled).
+FIELDS = (
+    *KEY_TYPES,
+    "key_groups",
+    "shamir_threshold",
+    "lastmodified",
+    "mac",
+    "mac_only_encrypted",
+    "version",
+    *_RULES,
+)
+_STRING_FIELDS = ("lastmodified", "mac", "version", *_RULES)
+
+
+def check_shape(d: Any) -> None:
+    """The strict check the sync applies before it trusts a file's metadata (fail closed).
+
+    sops itself is lenient (mapstructure coerces types, a missing MAC only shows up as a MAC
+    mismatch after the data key was fetched); here every field must have the type sops
+    writes, and the MAC and lastmodified must be present, so a stripped or retyped block is
+    refused before any key source is asked."""
+    if not isinstance(d, dict):
+        raise MetadataError(f"sops metadata is a {_kind(d)}, not a mapping", field="sops")
+    for name in _STRING_FIELDS:
+        v = d.get(name)
+        if v is not None and not isinstance(v, str):
+            raise MetadataError(
+                f"sops metadata field {name} is a {_kind(v)}, not a string", field=f"sops.{name}"
+            )
+    mac = d.get("mac")
+    if not mac or not mac.startswith("ENC[AES256_GCM,"):
+        raise MetadataError("sops metadata has no mac", field="sops.mac")
+    if not d.get("lastmodified"):
+        raise MetadataError("sops metadata has no lastmodified", field="sops.lastmodified")
+    v = d.get("mac_only_encrypted")
+    if v is not None and not isinstance(v, bool) and v not in ("true", "false"):
+        raise MetadataError(
+            "sops metadata field mac_only_encrypted is not a boolean", field="sops.mac_only_encrypted"
+        )
+    v = d.get("shamir_threshold")
+    if v is not None and (
+        isinstance(v, bool)
+        or not isinstance(v, (int, float, str))
+        or (isinstance(v, float) and not v.is_integer())
+    ):
+        raise MetadataError(
+            "sops metadata field shamir_threshold is not an integer", field="sops.shamir_threshold"
+        )
+    groups = d.get("key_groups")
+    if groups is not None:
+        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+            raise MetadataError(
+                "sops metadata field key_groups is not a list of mappings", field="sops.key_groups"
+            )
+        for i, g in enumerate(groups):
+            _check_key_lists(g, f"sops.key_groups.{i}")
+    _check_key_lists(d, "sops")
+
+
+def _check_key_lists(d: dict[str, Any], where: str) -> None:
+    for t in KEY_TYPES:
+        entries = d.get(t)
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            raise MetadataError(
+                f"sops metadata field {t} is a {_kind(entries)}, not a list", field=f"{where}.{t}"
+            )
+        for i, e in enumerate(entries):
+            if not isinstance(e, dict):
+                raise MetadataError(f"sops metadata entry of {t} is not a mapping", field=f"{where}.{t}.{i}")
+            for k, v in e.items():
+                ok = isinstance(v, str) or (
+                    k == "context" and isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
+                )
+                if not ok:
+                    raise MetadataError(
+                        f"sops metadata field {k} of {t} is a {_kind(v)}, not a string",
+                        field=f"{where}.{t}.{i}.{k}",
+                    )
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, dict):
+        return "mapping"
+    if isinstance(v, list):
+        return "list"
+    return type(v).__name__
+
+
 def metadata_from_dict(d: Any) -> Metadata:
     """Metadata.ToInternal from the decoded `sops` mapping (values may be raw strings)."""
     if not isinstance(d, dict):
@@ -170,6 +261,7 @@ def metadata_from_dict(d: Any) -> Metadata:
 # --- flattened form (dotenv / ini) -----------------------------------------------------------
 
 _SEP = re.compile(r"(__map_|__list_)")
+MAX_LIST_INDEX = 1000
 
 
 def unflatten(flat: dict[str, str]) -> dict[str, Any]:
@@ -183,10 +275,11 @@ def unflatten(flat: dict[str, str]) -> dict[str, Any]:
             kind = "map" if parts[i] == "__map_" else "list"
             tok = parts[i + 1]
             if kind == "list":
-                try:
-                    tok = int(tok)
-                except ValueError:
-                    tok = 0
+                # An index is a small decimal; anything else would let one line allocate a
+                # huge list (`__list_99999999`) or index from the end (`__list_-1`).
+                if not (tok.isascii() and tok.isdigit()) or len(tok) > 5 or int(tok) >= MAX_LIST_INDEX:
+                    raise MetadataError(f"sops metadata key {key} has an invalid list index")
+                tok = int(tok)
             tokens.append((kind, tok))
         node: Any = root
         for i, (_kind, tok) in enumerate(tokens):

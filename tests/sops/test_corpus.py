@@ -11,7 +11,7 @@ import json
 import pytest
 import yaml
 
-from core.sops import KeyRing, decrypt, detect_format, is_encrypted
+from core.sops import KeyRing, SopsError, decrypt, detect_format, is_encrypted, looks_encrypted
 from tests.sops import corpus
 from tests.sops.conftest import AgeKey, Sops
 
@@ -259,3 +259,24 @@ def test_pure_python_yaml_fallback(encrypted: dict[str, bytes], age_keys: list[A
     assert res.returncode == 0, res.stderr.decode()
     ring = KeyRing(age_identities=[age_keys[1].secret], env={})
     assert res.stdout == decrypt(encrypted["comments"], "yaml", path="c.yaml", keyring=ring)
+
+
+@pytest.mark.parametrize(("cid", "name"), [(c[0], c[1]) for c in CASES], ids=[c[0] for c in CASES])
+def test_strict_metadata_check_accepts_every_file_sops_writes(
+    cid: str, name: str, encrypted: dict[str, bytes], age_keys: list[AgeKey]
+) -> None:
+    """The sync decrypts with strict=True (fail closed on stripped metadata): it must never
+    refuse a file the real sops wrote."""
+    data = encrypted[cid]
+    fmt = detect_format(name)
+    assert looks_encrypted(data, fmt)
+    ring = KeyRing(age_identities=[age_keys[1].secret], env={})
+    try:
+        lenient: bytes | str = decrypt(data, fmt, path=name, keyring=ring)
+    except SopsError as exc:
+        lenient = type(exc).__name__
+    try:
+        strict: bytes | str = decrypt(data, fmt, path=name, keyring=ring, strict=True)
+    except SopsError as exc:
+        strict = type(exc).__name__
+    assert strict == lenient

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.sops.cipher import Comment
-from core.sops.errors import FormatError
+from core.sops.errors import FormatError, MetadataError
 from core.sops.gotypes import val_to_string
 from core.sops.metadata import unflatten
 from core.sops.tree import Branch
@@ -37,7 +37,10 @@ def split_metadata(branch: Branch) -> tuple[Branch, dict[str, str] | None]:
     flat: dict[str, str] = {}
     for k, v in branch:
         if isinstance(k, str) and k.startswith(PREFIX):
-            flat[k[len(PREFIX) :]] = v
+            name = k[len(PREFIX) :]
+            if name in flat:
+                raise MetadataError(f"sops metadata field {name} is defined twice", field=k)
+            flat[name] = v
         else:
             body.append((k, v))
     return body, flat or None

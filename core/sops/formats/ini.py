@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.sops.cipher import Comment
-from core.sops.errors import FormatError
+from core.sops.errors import FormatError, MetadataError
 from core.sops.gotypes import val_to_string
 from core.sops.metadata import unflatten
 from core.sops.tree import Branch
@@ -28,9 +28,12 @@ class _Section:
         self.keys: list[str] = []
         self.values: dict[str, str] = {}
         self.comments: dict[str, str] = {}
+        self.duplicates: list[str] = []
 
     def set(self, k: str, v: str, comment: str) -> None:
-        if k not in self.values:
+        if k in self.values:
+            self.duplicates.append(k)
+        else:
             self.keys.append(k)
         self.values[k] = v
         self.comments[k] = comment
@@ -156,10 +159,12 @@ def load(data: bytes) -> tuple[list[Branch], dict[str, Any] | None]:
     branch = Branch()
     md = None
     for sec in sections:
-        if sec.name == "sops" and md is None:
-            md = unflatten({k: sec.values[k] for k in sec.keys})
-            continue
         if sec.name == "sops":
+            if md is not None:
+                raise MetadataError("sops metadata section [sops] is defined twice")
+            if sec.duplicates:
+                raise MetadataError(f"sops metadata field {sec.duplicates[0]} is defined twice")
+            md = unflatten({k: sec.values[k] for k in sec.keys})
             continue
         items = Branch()
         if sec.comment:

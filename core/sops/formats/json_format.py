@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core.parsers.limits import LimitError, check_json
 from core.sops.cipher import Comment
-from core.sops.errors import FormatError
+from core.sops.errors import FormatError, MetadataError
 from core.sops.gotypes import GoTime, format_json_float
 from core.sops.tree import Branch
 
@@ -17,6 +18,10 @@ def _reject_constant(name: str) -> Any:
 
 def load_plain(data: bytes) -> Branch:
     text = data.decode("utf-8", "replace")
+    try:
+        check_json(text)
+    except LimitError as exc:
+        raise FormatError(f"Error unmarshalling input json: {exc.message}", line=exc.line) from None
     try:
         value = json.loads(
             text,
@@ -48,10 +53,24 @@ def load(data: bytes) -> tuple[list[Branch], dict[str, Any] | None]:
     body = Branch()
     for k, v in branch:
         if k == "sops":
+            if md is not None:
+                raise MetadataError("sops metadata is defined twice")
+            if isinstance(v, Branch):
+                _reject_duplicate_keys(v)
             md = to_plain(v)
         else:
             body.append((k, v))
     return [body], md
+
+
+def _reject_duplicate_keys(block: Branch) -> None:
+    """encoding/json would keep the last of two equal keys; in the metadata that is never an
+    accident, so it is refused (the file fails closed instead of decrypting with either)."""
+    seen: set[str] = set()
+    for k, _ in block:
+        if k in seen:
+            raise MetadataError(f"sops metadata field {k} is defined twice", field=f"sops.{k}")
+        seen.add(k)
 
 
 # --- Go encoding/json style output --------------------------------------------------------

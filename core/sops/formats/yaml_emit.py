@@ -16,7 +16,7 @@ from yaml.nodes import ScalarNode
 from core.sops.cipher import Comment
 from core.sops.errors import FormatError
 from core.sops.gotypes import GoTime, format_yaml_float
-from core.sops.goyaml import go_resolve
+from core.sops.goyaml import MergeKey, go_resolve
 from core.sops.tree import Branch
 
 _T = "tag:yaml.org,2002:"
@@ -195,6 +195,8 @@ def _scalar_text(v: Any, indent: int, hint_ok: bool = True) -> str:
 
 
 def _key_text(k: Any) -> str:
+    if isinstance(k, MergeKey):
+        return "!!merge <<"  # as go-yaml prints a merge key (sops -d keeps it unmerged)
     if isinstance(k, str):
         return _emit_str(k, 0, key=True)
     return _scalar_text(k, 0)

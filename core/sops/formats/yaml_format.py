@@ -16,10 +16,11 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from core.parsers.limits import LimitError, check_yaml
 from core.sops.cipher import Comment
-from core.sops.errors import FormatError
+from core.sops.errors import FormatError, MetadataError
 from core.sops.gotypes import GoTime
-from core.sops.goyaml import go_resolve, resolve_tagged
+from core.sops.goyaml import MERGE_TAG, MergeKey, go_resolve, resolve_tagged
 from core.sops.tree import Branch
 
 _PLAIN = "!sops-plain"
@@ -108,6 +109,10 @@ class _Builder:
             for k, v in node.value:
                 ln = k.start_mark.line
                 key = self.value(k, c, meta)
+                if isinstance(k, ScalarNode) and (
+                    k.tag == MERGE_TAG or (k.tag == _PLAIN and k.value == "<<")
+                ):
+                    key = MergeKey(key)
                 sub_meta = meta or (parent is None and key == "sops")
                 c.entries.append((ln, k.start_mark.column, (key, self.value(v, c, sub_meta))))
                 self.item_lines.append((ln, c))
@@ -188,6 +193,10 @@ def load(data: bytes) -> tuple[list[Branch], dict[str, Any] | None]:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise FormatError("Error unmarshalling input yaml: invalid UTF-8") from None
+    try:
+        check_yaml(text, int_digits=False)  # depth, alias expansion, key types: before anything is built
+    except LimitError as exc:
+        raise FormatError(f"Error unmarshalling input yaml: {exc.message}", line=exc.line) from None
     loader = _Composer(text)
     docs: list[tuple[Any, _Builder]] = []
     try:
@@ -249,20 +258,22 @@ def load(data: bytes) -> tuple[list[Branch], dict[str, Any] | None]:
     return branches, metadata
 
 
-def _check_unique_keys(node: MappingNode) -> None:
+def _check_unique_keys(node: MappingNode, block: str | None = None) -> None:
     """go-yaml v3 refuses duplicate keys in the mappings it decodes into sops' metadata struct:
-    the first document's top level and its `sops` block."""
+    the first document's top level and its `sops` block (a duplicate there is bad metadata)."""
     seen: dict[tuple[type, str], int] = {}
     for k, v in node.value:
         ident = (type(k), k.value)
         if ident in seen:
-            raise FormatError(
-                f"Error unmarshalling input yaml: mapping key already defined at line {seen[ident] + 1}",
-                line=k.start_mark.line + 1,
-            )
+            message = f"mapping key already defined at line {seen[ident] + 1}"
+            if block is not None or k.value == "sops":
+                raise MetadataError(
+                    f"sops metadata field {k.value} is defined twice ({message})", line=k.start_mark.line + 1
+                )
+            raise FormatError(f"Error unmarshalling input yaml: {message}", line=k.start_mark.line + 1)
         seen[ident] = k.start_mark.line
-        if isinstance(k, ScalarNode) and k.value == "sops" and isinstance(v, MappingNode):
-            _check_unique_keys(v)
+        if block is None and isinstance(k, ScalarNode) and k.value == "sops" and isinstance(v, MappingNode):
+            _check_unique_keys(v, "sops")
 
 
 def _merge_scalars(docs: list[tuple[Any, _Builder]]) -> _Builder:
