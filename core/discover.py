@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.config import SECRET_FILES, SecretManagerConfig
+from core.naming.controller import KUSTOMIZE_DEFAULT_PREFIX
 from core.source import SourceTree
 
 SERVICE_DIR = "deployment-configuration"
@@ -38,7 +39,11 @@ class ServiceFiles:
 
     @property
     def prefix(self) -> str:
-        return self.config.secrets.prefix or self.service
+        if self.config.secrets.prefix:
+            return self.config.secrets.prefix
+        if self.config.naming == "controller" and self.config.secrets.kustomize_path is not None:
+            return KUSTOMIZE_DEFAULT_PREFIX  # the controller's kustomize mode (reconcile/sync.rs:63)
+        return self.service
 
 
 def wanted_files(config: SecretManagerConfig) -> tuple[str, ...]:

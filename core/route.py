@@ -61,6 +61,8 @@ def route(config: SecretManagerConfig, path: str, items: list[ParsedItem]) -> li
     if path.endswith(".properties"):
         if not items:
             return []
-        blob = json.dumps({i.key: i.value for i in items}, ensure_ascii=False)
+        # The controller wrote serde_json's compact form; keep it so an adopted blob is equal.
+        compact = (",", ":") if config.naming == "controller" else None
+        blob = json.dumps({i.key: i.value for i in items}, ensure_ascii=False, separators=compact)
         return [RoutedItem(store, "config", PROPERTIES_BLOB_KEY, blob, f"{path}:*")]
     return [RoutedItem(store, "config", i.key, i.value, f"{path}:{i.key}") for i in items]

@@ -20,7 +20,7 @@ from core.errors import DecryptError, ParseError, SyncError
 from core.fingerprint import fingerprint, resolve_key
 from core.model import DesiredEntry, ListQuery
 from core.naming import rules_for
-from core.naming.assign import check_entry, find_clashes, render_name
+from core.naming.assign import check_entry, find_clashes, render_name_noting
 from core.parsers import decode_file, limits, parse_file
 from core.plan import plan_store
 from core.report import Change, Report
@@ -298,6 +298,8 @@ def _name_and_check(
     """Name every routed item, let stores reshape, then check names, values and clashes."""
     per_service: dict[str, dict[str, list[DesiredEntry]]] = {}
     owner_of: dict[str, _Service] = {}
+    #: store → (the controller's name the store refuses, the nearest valid name used)
+    adjusted: dict[str, list[tuple[str, str]]] = {}
     for svc in services:
         if svc.failed:
             continue
@@ -312,9 +314,11 @@ def _name_and_check(
                         f"{item.source}: empty value not synced ({item.store} refuses empty values)"
                     )
                     continue
-                name = render_name(
+                name, refused = render_name_noting(
                     config, item.store, item.kind, f.service, f.prefix, f.environment, item.key
                 )
+                if refused:
+                    adjusted.setdefault(item.store, []).append((refused, name))
                 by_store.setdefault(item.store, []).append(
                     DesiredEntry(
                         store=item.store,
@@ -328,6 +332,7 @@ def _name_and_check(
                             "environment": f.environment,
                             "key": item.key,
                             "prefix": f.prefix,
+                            "naming": config.naming,
                         },
                     )
                 )
@@ -352,6 +357,12 @@ def _name_and_check(
             report.add_error(exc, config=config.name, service=f.service)
             continue
         per_service[f.owner] = by_store
+    for kind, pairs in adjusted.items():
+        wanted, used = pairs[0]
+        report.warnings.append(
+            f"{config.name}: {len(pairs)} controller name(s) are refused by {kind}; the nearest valid "
+            f"names are used (e.g. {wanted!r} -> {used!r}; docs/migration.md, Names)"
+        )
 
     named = [
         (e.store, e.name, e.source)

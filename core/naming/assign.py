@@ -7,9 +7,10 @@ case-insensitive). A clash is an error naming both sources, and both services fa
 
 from __future__ import annotations
 
-from core.config import SecretManagerConfig
+from core.config import CONTROLLER, SecretManagerConfig
 from core.errors import NamingError
 from core.naming import NameContext, rules_for
+from core.naming import controller as controller_naming
 
 
 def default_path(config: SecretManagerConfig, prefix: str, environment: str) -> str:
@@ -19,6 +20,40 @@ def default_path(config: SecretManagerConfig, prefix: str, environment: str) -> 
 
 
 def render_name(
+    config: SecretManagerConfig, store: str, kind: str, service: str, prefix: str, environment: str, key: str
+) -> str:
+    return render_name_noting(config, store, kind, service, prefix, environment, key)[0]
+
+
+def render_name_noting(
+    config: SecretManagerConfig, store: str, kind: str, service: str, prefix: str, environment: str, key: str
+) -> tuple[str, str | None]:
+    """(name, the controller's name when the store refused it and a nearest valid one is used).
+
+    With ``naming: controller`` (the default for the controller's API groups) and no name
+    template, names are the controller's (core/naming/controller.py); a template is an
+    explicit choice and wins.
+    """
+    if config.naming == CONTROLLER and not _template_for(config, kind):
+        name, wanted = controller_naming.name_for(
+            rules_for(store),
+            prefix=prefix,
+            environment=environment,
+            key=key,
+            suffix=config.secrets.suffix,
+            parameter_path_option=config.configs.parameter_path,
+            config_store=kind == "config" and config.configs.enabled,
+        )
+        return name, (wanted if wanted != name else None)
+    return _render(config, store, kind, service, prefix, environment, key), None
+
+
+def _template_for(config: SecretManagerConfig, kind: str) -> str | None:
+    template = config.configs.name_template if kind == "config" else None
+    return template or config.secrets.name_template
+
+
+def _render(
     config: SecretManagerConfig, store: str, kind: str, service: str, prefix: str, environment: str, key: str
 ) -> str:
     rules = rules_for(store)

@@ -47,4 +47,5 @@ RULES = _SsmRules(
     max_value_bytes=ADVANCED_TIER_BYTES,
     allow_empty_value=False,
     extra_check=_ssm_check,
+    controller_style="parameter",
 )

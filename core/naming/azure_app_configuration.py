@@ -29,4 +29,5 @@ RULES = NamingRules(
     max_length=10000,
     max_value_bytes=10000,
     extra_check=_appconfig_check,
+    controller_style="app-config",
 )

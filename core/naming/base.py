@@ -68,6 +68,8 @@ class NamingRules:
     extra_check: Callable[[str], str | None] | None = None
     #: Collapse runs of the replacement and trim it from the ends of each component.
     squeeze: bool = False
+    #: How the Secret Manager Controller named this kind's entries (core/naming/controller.py).
+    controller_style: str = "secret"
 
     # -- rendering ---------------------------------------------------------------------
     def sanitize(self, value: str) -> str:

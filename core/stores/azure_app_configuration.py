@@ -112,8 +112,8 @@ class AppConfigurationStore(Store):
         ac = options.get("appConfig") or {}
         refs = bool(ac.get("keyVaultReferences"))
         label = ac.get("label")
-        if label is None:
-            label = config.secrets.environment
+        if label is None:  # the controller's keys carry the environment and no label
+            label = "" if config.naming == "controller" else config.secrets.environment
         label = label.replace("{environment}", config.secrets.environment) or None
         return cls(
             app_config_client(app_config_endpoint(config, options), options),
@@ -148,7 +148,8 @@ class AppConfigurationStore(Store):
     ) -> list[DesiredEntry]:
         out: list[DesiredEntry] = []
         for e in entries:
-            if "key" in e.options and not self.name_template and self.separator != ":":
+            controller = e.options.get("naming") == "controller"
+            if "key" in e.options and not self.name_template and self.separator != ":" and not controller:
                 e.name = self.key_for(e, e.kind)
             if not e.content_type and self.content_type:
                 e.content_type = self.content_type
