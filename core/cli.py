@@ -3,8 +3,10 @@
     python -m core plan  --config FILE [--source PATH_OR_GIT_URL] [--ref REF] [--json] [--exit-code]
     python -m core apply --config FILE [--source ...] [--ref ...] [--prune] [--json]
 
-Exit codes: 0 ok; 1 errors; with ``--exit-code``, 2 when the plan has changes (for
-pull-request checks in application repos). Output never contains a value.
+Exit codes (terraform's ``-detailed-exitcode`` convention): 0 ok; 1 when the run failed or
+was partial (an error, a conflict, a guard's refusal); with ``--exit-code``, 2 when the plan
+has changes; 64 (EX_USAGE) for a usage error, so it is never mistaken for "has changes".
+Output never contains a value; progress and warnings go to stderr.
 """
 
 from __future__ import annotations
@@ -17,6 +19,17 @@ from collections.abc import Sequence
 
 from core.errors import SyncError
 from core.source import LocalDirSource, SourceTree
+
+#: sysexits.h EX_USAGE: argparse's own 2 would read as "the plan has changes".
+EXIT_USAGE = 64
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, exiting with EX_USAGE (64) instead of 2 on a usage error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def resolve_source(source: str | None, ref: str | None, configs: list | None = None) -> SourceTree:
@@ -44,7 +57,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="file with SecretManagerConfig documents")
     p.add_argument("--source", help="repository: a directory or a Git URL (default: sourceRef.url or .)")
     p.add_argument("--ref", help="branch, tag or commit to fetch (Git sources)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true", help="print one JSON object (same as --output json)")
+    p.add_argument(
+        "--output",
+        choices=("text", "json", "markdown"),
+        help="text (default), json, or markdown: the table a check run shows, for any CI to post",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display on stderr")
     p.add_argument(
         "--prune",
         action="store_true",
@@ -60,9 +79,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from core import __version__
+
+    parser = _Parser(
         prog="python -m core", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"secret-manager-functions {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="show what apply would change")
     _add_common(plan)
@@ -100,21 +122,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
     from core.config import load_config_file
+    from core.results.progress import progress_for
     from core.sync import run
 
+    output = "json" if args.json else (args.output or "text")
     try:
         configs = load_config_file(args.config)
         source = resolve_source(args.source, args.ref, configs)
-        report = run(
-            configs,
-            source,
-            apply=apply,
-            prune=args.prune,
-            drift=args.drift,
-            allow_mass_delete=args.allow_mass_delete,
-        )
+        with progress_for(quiet=args.quiet, apply=apply) as progress:
+            report = run(
+                configs,
+                source,
+                apply=apply,
+                prune=args.prune,
+                drift=args.drift,
+                allow_mass_delete=args.allow_mass_delete,
+                store_factory=progress.wrap_factory(None),
+                progress=progress,
+            )
     except SyncError as exc:
-        if args.json:
+        if output == "json":
             print(
                 json.dumps(
                     {"commit": None, "changes": [], "summary": {}, "errors": [exc.to_dict()]}, indent=2
@@ -123,10 +150,16 @@ def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
         else:
             print(f"error: {exc}", file=sys.stderr)
         return 1
-    if args.json:
+    for line in report.grouped_warnings():
+        print(f"warning: {line}", file=sys.stderr)
+    if output == "json":
         print(json.dumps(report.to_dict(), indent=2))
+    elif output == "markdown":
+        from core.results.markdown import summary_table
+
+        print(summary_table(report), end="")
     else:
-        print(report.render(show_unchanged=args.show_unchanged))
+        print(report.render(show_unchanged=args.show_unchanged, warnings=False))
     if report.outcome != "ok":
         return 1  # failed, or partial: a conflict or a guard left entries Git asks for unapplied
     if not apply and getattr(args, "exit_code", False) and report.has_changes:

@@ -43,12 +43,26 @@ class Change:
     reason: str = ""
     #: True once apply has carried the change out.
     done: bool = False
+    #: The source line of the key, when the parser knows it (for annotations).
+    line: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"action": self.action, "store": self.store, "name": self.name, "source": self.source}
+        out: dict[str, Any] = {
+            "action": self.action,
+            "store": self.store,
+            "name": self.name,
+            "source": self.source,
+        }
         if self.reason:
             out["reason"] = self.reason
+        if self.line:
+            out["line"] = self.line
         return out
+
+    @property
+    def config(self) -> str:
+        """The config this change belongs to (the first part of its owner)."""
+        return self.owner.split("/", 1)[0]
 
 
 @dataclass
@@ -115,12 +129,50 @@ class Report:
         )
         for c in data.get("changes", []):
             report.changes.append(
-                Change(c["action"], c["store"], c["name"], c.get("source", ""), reason=c.get("reason", ""))
+                Change(
+                    c["action"],
+                    c["store"],
+                    c["name"],
+                    c.get("source", ""),
+                    owner=c.get("owner", ""),
+                    reason=c.get("reason", ""),
+                    line=c.get("line"),
+                )
             )
         return report
 
-    def render(self, show_unchanged: bool = False) -> str:
-        """Human output like `terraform plan`, grouped by store; never a value."""
+    def for_config(self, name: str) -> Report:
+        """The part of this report that belongs to one config (one check run / status each)."""
+        return Report(
+            commit=self.commit,
+            applied=self.applied,
+            changes=[c for c in self.changes if c.config == name],
+            errors=[e for e in self.errors if e.get("config") in (name, None)],
+            warnings=[w for w in self.warnings if not _names_other_config(w, name)],
+        )
+
+    def grouped_warnings(self, *, shown: int = 3) -> list[str]:
+        """Warnings with the same message about many files, as one line each:
+        ``1,000 files: secrets file is not SOPS-encrypted: a, b, c, and 997 more``."""
+        groups: dict[str, list[str]] = {}
+        for w in self.warnings:
+            where, sep, what = w.partition(": ")
+            key = what if sep and ("/" in where or "." in where) else w
+            groups.setdefault(key, []).append(where if key == what else "")
+        out = []
+        for what, wheres in groups.items():
+            places = [p for p in wheres if p]
+            if len(places) <= 1:
+                out.append(f"{places[0]}: {what}" if places else what)
+                continue
+            listed = ", ".join(places[:shown])
+            more = f", and {len(places) - shown:,} more" if len(places) > shown else ""
+            out.append(f"{len(places):,} files: {what}: {listed}{more}")
+        return out
+
+    def render(self, show_unchanged: bool = False, *, warnings: bool = True) -> str:
+        """Human output like `terraform plan`, grouped by store; never a value. The CLI passes
+        ``warnings=False`` and prints them grouped on stderr instead."""
         lines: list[str] = []
         head = "Applied" if self.applied else "Plan"
         lines.append(f"{head} for commit {self.commit or '(working tree)'}")
@@ -136,7 +188,7 @@ class Report:
                 lines.append(f"  {SYMBOLS[c.action]} {c.action:<9} {c.name}  <- {c.source}{extra}")
             if unchanged and not show_unchanged:
                 lines.append(f"    {unchanged} unchanged")
-        if self.warnings:
+        if self.warnings and warnings:
             lines.append("")
             lines.extend(f"warning: {w}" for w in self.warnings)
         if self.errors:
@@ -161,6 +213,12 @@ class Report:
             f"{len(self.errors)} errors."
         )
         return "\n".join(lines)
+
+
+def _names_other_config(warning: str, name: str) -> bool:
+    """Config-level warnings start with ``"{config}: "``; those of another config are dropped."""
+    head, sep, _ = warning.partition(": ")
+    return bool(sep) and "/" not in head and "." not in head and head != name
 
 
 def error_kind(error: Exception) -> str:

@@ -38,6 +38,22 @@ MAX_FILE_BYTES = limits.MAX_FILE_BYTES
 StoreFactory = Callable[[str, SecretManagerConfig], "Store"]
 
 
+class Progress:
+    """What a run tells an observer as it goes (a no-op here; the CLI's display overrides)."""
+
+    def services(self, config: str, total: int) -> None:
+        """`total` services of `config` are about to be read."""
+
+    def service_read(self, config: str, service: str) -> None:
+        """One service's files were read, decrypted and parsed (or failed)."""
+
+    def store_planned(self, store: str, changes: list[Change]) -> None:
+        """A store's plan is ready; apply (if any) follows."""
+
+
+_NO_PROGRESS = Progress()
+
+
 @dataclass
 class _Service:
     files: ServiceFiles
@@ -57,11 +73,13 @@ def run(
     keyring: object | None = None,
     allow_mass_delete: bool = False,
     env: dict[str, str] | None = None,
+    progress: Progress | None = None,
 ) -> Report:
     """Reconcile every config against `source`.
 
     `prune` overrides `spec.sync.prune`. `changed_paths` limits the run to the services a push
     touched (None = full resync). `drift` reads store values to find hand edits (resync).
+    `progress` is told what the run is doing (the CLI's progress display; see core.results).
     """
     report = Report(commit=source.commit, applied=apply)
     factory = store_factory or _open_store
@@ -84,6 +102,7 @@ def run(
                 keyring=keyring,
                 allow_mass_delete=allow_mass_delete,
                 env=env,
+                progress=progress or _NO_PROGRESS,
             )
         except SyncError as exc:
             report.add_error(exc, config=config.name)
@@ -110,9 +129,11 @@ def _run_config(
     keyring: object | None,
     allow_mass_delete: bool,
     env: dict[str, str],
+    progress: Progress,
 ) -> None:
     services = [_Service(s) for s in discover(config, source, changed_paths)]
     source.prefetch(p for s in services for p in s.files.files)  # one request for the blobs
+    progress.services(config.name, len(services))
     full = changed_paths is None
     if not services and not (full and prune):
         return  # nothing this config cares about: no store calls at all
@@ -139,6 +160,7 @@ def _run_config(
             except SyncError as exc:
                 svc.failed = True
                 report.add_error(exc, config=config.name, service=svc.files.service)
+            progress.service_read(config.name, svc.files.service)
 
         desired = _name_and_check(config, services, store, report)
         failed_owners = {s.files.owner for s in services if s.failed}
@@ -183,6 +205,7 @@ def _run_config(
                 report.add_error(err, config=config.name, store=kind)
             if drift and config.sync.drift != "ignore" and st.can_read_values:
                 _check_drift(st, plan.changes, plan, fp_key, config.sync.drift)
+            progress.store_planned(kind, plan.changes)
             if apply:
                 from core.apply import apply_store_plan
 
