@@ -1,7 +1,8 @@
-"""Command line: `python -m core plan|apply|decrypt|serve`.
+"""Command line: `python -m core plan|apply|migrate|decrypt|serve`.
 
     python -m core plan  --config FILE [--source PATH_OR_GIT_URL] [--ref REF] [--json] [--exit-code]
     python -m core apply --config FILE [--source ...] [--ref ...] [--prune] [--json]
+    python -m core migrate --config FILE [--source ...] [--ref ...] [--apply] [--json]
 
 Exit codes (terraform's ``-detailed-exitcode`` convention): 0 ok; 1 when the run failed or
 was partial (an error, a conflict, a guard's refusal); with ``--exit-code``, 2 when the plan
@@ -91,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--exit-code", action="store_true", help="exit 2 when there are changes")
     apply = sub.add_parser("apply", help="sync the stores with the repository")
     _add_common(apply)
+    mig = sub.add_parser("migrate", help="adopt what the Secret Manager Controller wrote (docs/migration.md)")
+    mig.add_argument("--config", required=True, help="file with SecretManagerConfig documents")
+    mig.add_argument("--source", help="repository: a directory or a Git URL (default: sourceRef.url or .)")
+    mig.add_argument("--ref", help="branch, tag or commit to fetch (Git sources)")
+    mig.add_argument("--apply", action="store_true", help="adopt (default: only show what would be adopted)")
+    mig.add_argument("--json", action="store_true", help="print one JSON object")
+    mig.add_argument("-v", "--verbose", action="store_true")
     dec = sub.add_parser("decrypt", help="decrypt a SOPS file like `sops -d`")
     dec.add_argument("file")
     dec.add_argument("--output-type", choices=("dotenv", "yaml", "json", "ini", "binary"))
@@ -117,7 +125,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from core.serve import main as serve_main
 
         return serve_main(config=args.config, host=args.host, port=args.port)
+    if args.command == "migrate":
+        return _migrate(args)
     return _plan_or_apply(args, apply=args.command == "apply")
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from core.config import load_config_file
+    from core.migrate import migrate
+
+    try:
+        configs = load_config_file(args.config)
+        report = migrate(configs, resolve_source(args.source, args.ref, configs), apply=args.apply)
+    except SyncError as exc:
+        if args.json:
+            print(json.dumps({"commit": None, "adoptions": [], "summary": {}, "errors": [exc.to_dict()]}))
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.render())
+    return 1 if report.run.errors else 0
 
 
 def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:

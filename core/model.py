@@ -75,6 +75,8 @@ class StoredEntry:
     deleted: bool = False
     #: Store-specific handle (ARN, ETag, version...), passed back to put/delete untouched.
     handle: Any = field(default=None, repr=False)
+    #: Another tool's ownership marker (e.g. ``managed-by: terraform``): never adopted.
+    foreign_owner: str | None = None
 
     @classmethod
     def from_metadata(
@@ -87,6 +89,9 @@ class StoredEntry:
         """
         managed = meta.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
         ours = (lambda key: meta.get(key)) if managed else (lambda key: None)
+        foreign = None
+        if not managed:
+            foreign = next((f"{k}={v}" for k, v in meta.items() if _is_owner_marker(k) and v), None)
         return cls(
             name=name,
             managed=managed,
@@ -96,7 +101,16 @@ class StoredEntry:
             source=ours(META_SOURCE),
             deleted=deleted,
             handle=handle,
+            foreign_owner=foreign,
         )
+
+
+#: Tag/label keys that say which tool owns an entry, compared lower-case with `_` as `-`.
+_OWNER_MARKERS = frozenset({MANAGED_BY_KEY, "managedby", "app.kubernetes.io/managed-by", META_OWNER, "owner"})
+
+
+def _is_owner_marker(key: str) -> bool:
+    return key.lower().replace("_", "-") in _OWNER_MARKERS
 
 
 @dataclass

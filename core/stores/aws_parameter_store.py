@@ -244,6 +244,13 @@ class ParameterStore(Store):
                 Tags=tags,
             )
 
+    def mark(self, entry: DesiredEntry, current: StoredEntry) -> None:
+        """Add our metadata as tags only: a PutParameter (even for the description) would
+        write a new version. Listings read the tags when the description is not ours."""
+        tags = _aws.metadata_tags(entry.metadata(), self.extra_tags, store=KIND, name=entry.name)
+        self._call("AddTagsToResource", entry.name, self.client.add_tags_to_resource,
+                   ResourceType="Parameter", ResourceId=entry.name, Tags=tags)  # fmt: skip
+
     def _lookup(self, name: str) -> StoredEntry | None:
         items = self._describe([{"Key": "Name", "Option": "Equals", "Values": [name]}])
         return _from_tags(items[0], self._tags(name)) if items else None

@@ -146,6 +146,13 @@ class SecretsManagerStore(Store):
         if any(handle.tags.get(t["Key"]) != t["Value"] for t in tags):
             self._call("TagResource", entry.name, self.client.tag_resource, SecretId=handle.arn, Tags=tags)
 
+    def mark(self, entry: DesiredEntry, current: StoredEntry) -> None:
+        """Add our metadata to an entry that already holds `entry.value`: no new version."""
+        tags = _aws.metadata_tags(entry.metadata(), self.extra_tags, store=KIND, name=entry.name)
+        self._call(
+            "TagResource", entry.name, self.client.tag_resource, SecretId=current.handle.arn, Tags=tags
+        )
+
     def _create(self, entry: DesiredEntry, tags: list[dict[str, str]]) -> StoredEntry | None:
         """CreateSecret; on a race with an existing secret, return it (ours) or conflict."""
         from botocore.exceptions import ClientError

@@ -258,6 +258,11 @@ class AppConfigurationStore(Store):
         except AzureError as exc:
             raise store_error(exc, op="writing App Configuration key-value", name=entry.name) from None
 
+    def mark(self, entry: DesiredEntry, current: StoredEntry) -> None:
+        """App Configuration keeps no versions and tags are part of the key-value: the same
+        value is written back with our tags, conditional on the ETag listed."""
+        self.put(entry, current)
+
     def delete(self, current: StoredEntry) -> None:
         from azure.appconfiguration import ResourceReadOnlyError
         from azure.core import MatchConditions

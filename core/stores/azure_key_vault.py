@@ -157,6 +157,16 @@ class KeyVaultStore(Store):
         except AzureError as exc:
             raise store_error(exc, op="setting Key Vault secret", name=entry.name) from None
 
+    def mark(self, entry: DesiredEntry, current: StoredEntry) -> None:
+        """Tags on the current version (Update Secret properties): no new version."""
+        from azure.core.exceptions import AzureError
+
+        name = current.handle.name if current.handle else entry.name
+        try:
+            self.client.update_secret_properties(name, tags=self.tags_for(entry))
+        except AzureError as exc:
+            raise store_error(exc, op="tagging Key Vault secret", name=entry.name) from None
+
     def _ensure_free(self, name: str) -> None:
         """Raise ConflictError if a live secret of that name appeared since the listing.
 

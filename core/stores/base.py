@@ -72,6 +72,12 @@ class Store(ABC):
     def delete(self, current: StoredEntry) -> None:
         """Delete a managed entry (soft delete / recovery window where the store has one)."""
 
+    def mark(self, entry: DesiredEntry, current: StoredEntry) -> None:
+        """Add our metadata (ownership, provenance, fingerprint) to `current`, an existing
+        entry that already holds `entry.value`, without writing the value or a new version.
+        `python -m core migrate` adopts what the Secret Manager Controller wrote this way."""
+        raise NotImplementedError(f"{self.kind} cannot mark entries")
+
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
         """Current values by name, for drift detection. Only called if `can_read_values`."""
         raise NotImplementedError

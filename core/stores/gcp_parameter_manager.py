@@ -290,6 +290,16 @@ class ParameterManagerStore(Store):
             update_mask={"paths": ["labels"]},
         )
 
+    def mark(self, entry: DesiredEntry, current: StoredEntry) -> None:
+        """Add our metadata to an entry that already holds `entry.value`: no new version."""
+        labels = _gcp.entry_labels(entry.metadata(), entry.options)
+        self._call(
+            "update_parameter", entry.name,
+            parameter={"name": self.parameter_path(entry.name),
+                       "labels": _gcp.merge_labels((current.handle or {}).get("labels", {}), labels)},
+            update_mask={"paths": ["labels"]},
+        )  # fmt: skip
+
     def _rollback_create(self, path: str) -> None:
         """A parameter created without its version would carry a fingerprint it lacks."""
         try:

@@ -181,6 +181,17 @@ class SecretManagerStore(Store):
             update_mask={"paths": ["labels", "annotations"]},
         )  # fmt: skip
 
+    def mark(self, entry: DesiredEntry, current: StoredEntry) -> None:
+        """Add our metadata to an entry that already holds `entry.value`: no new version."""
+        meta = entry.metadata()
+        old_labels = (current.handle or {}).get("labels", {})
+        labels = _gcp.merge_labels(old_labels, _gcp.entry_labels(meta, entry.options))
+        self._call(
+            "update_secret", entry.name,
+            secret={"name": self.secret_path(entry.name), "labels": labels, "annotations": self._annotations(meta)},
+            update_mask={"paths": ["labels", "annotations"]},
+        )  # fmt: skip
+
     def _rollback_create(self, path: str) -> None:
         try:
             _gcp.call(self.calls, "delete_secret", self.client.delete_secret, request={"name": path})

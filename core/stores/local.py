@@ -21,6 +21,7 @@ from typing import ClassVar
 from core.errors import StoreError
 from core.model import (
     MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
     META_COMMIT,
     META_FINGERPRINT,
     META_OWNER,
@@ -151,6 +152,17 @@ class LocalStore(Store):
             except sqlite3.Error as exc:
                 self._db.execute("ROLLBACK")
                 raise StoreError(f"sqlite error: {exc}", transient="locked" in str(exc)) from None
+
+    def mark(self, entry: DesiredEntry, current: StoredEntry) -> None:
+        """Add our metadata to an entry that already holds `entry.value`: no new version."""
+        self._count("mark")
+        with self._lock:
+            self._db.execute(
+                "UPDATE entries SET managed_by=?, owner=?, fingerprint=?, commit_id=?, source=?, repo=?, "
+                "updated_at=datetime('now') WHERE namespace=? AND name=?",
+                (MANAGED_BY_VALUE, entry.owner, entry.fingerprint, entry.commit, entry.source, entry.repo,
+                 self.namespace, entry.name),
+            )  # fmt: skip
 
     def delete(self, current: StoredEntry) -> None:
         self._count("delete")
