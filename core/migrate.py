@@ -104,7 +104,9 @@ class MigrationReport:
             f"{s['ours']} already ours, {s['missing']} not in the store yet"
         )
         lines += [f"warning: {w}" for w in self.run.warnings]
-        lines += [f"error: {e.get('path') or e.get('field') or ''}: {e.get('message')}" for e in self.run.errors]
+        lines += [
+            f"error: {e.get('path') or e.get('field') or ''}: {e.get('message')}" for e in self.run.errors
+        ]
         return "\n".join(lines)
 
 
