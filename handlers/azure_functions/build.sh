@@ -10,7 +10,9 @@ root="$(cd "$here/../.." && pwd)"
 out="${1:-$root/dist/azure-functions}"
 rm -rf "$out"
 mkdir -p "$out"
-cp "$here/function_app.py" "$here/host.json" "$here/requirements.txt" "$here/.funcignore" "$out/"
+cp "$here/function_app.py" "$here/host.json" "$here/.funcignore" "$out/"
+# The remote build (Oryx) pip-installs requirements.txt: ship the lock (pins + hashes; ./dev lock).
+cp "$here/requirements.lock" "$out/requirements.txt"
 if [ -f "$here/smf-config.yaml" ]; then cp "$here/smf-config.yaml" "$out/"; fi
 (cd "$root" && find core -name '*.py' -not -path '*/__pycache__/*' -print0 | xargs -0 -I{} install -D -m 0644 {} "$out/{}")
 (cd "$out" && python3 -m zipfile -c "../azure-functions.zip" .)

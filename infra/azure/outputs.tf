@@ -19,3 +19,8 @@ output "functions" {
 output "queue_name" {
   value = azurerm_storage_queue.sync.name
 }
+
+output "application_insights_name" {
+  description = "Logs and traces of every invocation (portal: Application Insights > Logs)."
+  value       = azurerm_application_insights.app.name
+}

@@ -46,7 +46,7 @@ variable "webhook_secret_name" {
 }
 
 variable "fingerprint_key_name" {
-  description = "Key Vault secret holding SMF_FINGERPRINT_KEY (32 random bytes, base64)."
+  description = "Key Vault secret the app creates on its first run (32 random bytes) and reuses as the fingerprint HMAC key."
   type        = string
   default     = "smf-fingerprint-key"
 }
@@ -79,11 +79,10 @@ variable "instance_memory_in_mb" {
   default     = 2048
 }
 
-variable "application_insights_connection_string" {
-  description = "Optional Application Insights connection string for the structured logs."
-  type        = string
-  default     = null
-  sensitive   = true
+variable "log_retention_days" {
+  description = "Days the Log Analytics workspace and Application Insights keep logs and traces."
+  type        = number
+  default     = 30
 }
 
 variable "tags" {

@@ -9,7 +9,18 @@ output "webhook_secret_id" {
 }
 
 output "service_account" {
-  value = google_service_account.sync.email
+  description = "The sync worker's identity (writes secrets and parameters)."
+  value       = google_service_account.sync.email
+}
+
+output "webhook_service_account" {
+  description = "The public webhook's identity (publishes to the topic, reads the webhook secret)."
+  value       = google_service_account.webhook.email
+}
+
+output "dead_letter_subscription" {
+  description = "Where queued syncs that failed max_delivery_attempts times wait (gcloud pubsub subscriptions pull)."
+  value       = google_pubsub_subscription.dead_letter.name
 }
 
 output "topic" {

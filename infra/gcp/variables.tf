@@ -38,7 +38,7 @@ variable "time_zone" {
 }
 
 variable "age_key_secret_id" {
-  description = "Existing Secret Manager secret holding the SOPS age identity (AGE-SECRET-KEY-...). Its value is added out of band, never by Terraform."
+  description = "Secret Manager secret holding the SOPS age identity (AGE-SECRET-KEY-...), created with its value before the first apply (docs/gcp.md); Terraform only reads its metadata."
   type        = string
   default     = "smf-sops-age-key"
 }
@@ -69,4 +69,20 @@ variable "resync_timeout_seconds" {
 variable "max_instances" {
   type    = number
   default = 3
+}
+
+variable "fingerprint_key_name" {
+  description = "Secret the resync function creates on its first run (32 random bytes) and reuses as the fingerprint HMAC key."
+  type        = string
+  default     = "smf-fingerprint-key"
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of one queued sync before it goes to the dead-letter topic (Pub/Sub allows 5-100)."
+  type        = number
+  default     = 5
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be between 5 and 100 (Pub/Sub's bounds)."
+  }
 }

@@ -3,15 +3,15 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 6.14"
+      version = "~> 6.14" # >= 6.14, < 7: 7.x may rename function and secret fields
     }
     archive = {
       source  = "hashicorp/archive"
-      version = ">= 2.4"
+      version = "~> 2.4"
     }
     random = {
       source  = "hashicorp/random"
-      version = ">= 3.6"
+      version = "~> 3.6"
     }
   }
 }

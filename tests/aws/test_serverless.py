@@ -25,13 +25,18 @@ REGION, ACCOUNT = "us-east-1", "123456789012"
 LIST_ONLY = {"secretsmanager:ListSecrets", "secretsmanager:BatchGetSecretValue", "ssm:DescribeParameters"}
 
 
-def resolve(value: str) -> str:
-    """Serverless variables as `serverless package` resolves them (default params)."""
-    value = value.replace("${aws:region}", REGION).replace("${aws:accountId}", ACCOUNT)
+def resolve(value: Any) -> str:
+    """Serverless variables as `osls package` resolves them (default params), then the
+    CloudFormation pseudo parameters of an `Fn::Sub` as CloudFormation does at deploy time."""
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+        value = value["Fn::Sub"]
+    if not isinstance(value, str):
+        return ""
+    value = value.replace("${AWS::Region}", REGION).replace("${AWS::AccountId}", ACCOUNT)
     value = value.replace("${self:service}", SLS["service"]).replace("${sls:stage}", "prod")
     for _ in range(3):
         value = re.sub(r"\$\{param:(\w+)\}", lambda m: str(PARAMS[m.group(1)]), value)
-        value = value.replace("${aws:region}", REGION).replace("${aws:accountId}", ACCOUNT)
+        value = value.replace("${AWS::Region}", REGION).replace("${AWS::AccountId}", ACCOUNT)
     return value
 
 
@@ -49,7 +54,7 @@ def allowed(action: str, arn: str, tags: dict[str, str] | None = None) -> bool:
         if st["Effect"] != "Allow" or action not in st["Action"]:
             continue
         for res in _list(st["Resource"]):
-            if not isinstance(res, str) or not fnmatch.fnmatchcase(arn, resolve(res)):
+            if not resolve(res) or not fnmatch.fnmatchcase(arn, resolve(res)):
                 continue
             cond = (st.get("Condition") or {}).get("StringEquals") or {}
             tag_conds = {
@@ -61,7 +66,8 @@ def allowed(action: str, arn: str, tags: dict[str, str] | None = None) -> bool:
 
 
 def test_every_handler_exists_and_runtime_is_current() -> None:
-    assert SLS["provider"]["runtime"] in ("python3.12", "python3.13")
+    assert resolve(SLS["provider"]["runtime"]) in ("python3.12", "python3.13")
+    assert resolve(SLS["provider"]["architecture"]) == "arm64"
     for name, fn in SLS["functions"].items():
         module_path, _, attr = fn["handler"].rpartition(".")
         path = ROOT / f"{module_path}.py"
@@ -128,11 +134,11 @@ def test_star_resources_only_for_calls_without_resource_level_permissions() -> N
         if "*" in _list(st["Resource"]):
             assert set(st["Action"]) <= LIST_ONLY, st["Sid"]
         for res in _list(st["Resource"]):
-            if isinstance(res, str):
+            if resolve(res):
                 assert resolve(res).count("*") <= 2 and not resolve(res).endswith(":*"), res
     kms = [st for st in statements() if any(a.startswith("kms:") for a in st["Action"])]
     for st in kms:
-        assert all(isinstance(r, str) and ":key/" in resolve(r) for r in _list(st["Resource"])), st["Sid"]
+        assert all(":key/" in resolve(r) for r in _list(st["Resource"])), st["Sid"]
     sops = next(st for st in kms if st["Sid"] == "SopsKmsDecrypt")
     assert sops["Action"] == ["kms:Decrypt"]
 

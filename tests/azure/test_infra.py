@@ -72,17 +72,12 @@ def test_function_app_settings_match_the_code(tf: dict[str, Any], declared: dict
     # The timer's schedule is the %SMF_RESYNC_SCHEDULE% app setting.
     timer = next(b for f in declared.values() for b in f.get_bindings() if b.type == "timerTrigger")
     assert timer.schedule == "%SMF_RESYNC_SCHEDULE%" and "SMF_RESYNC_SCHEDULE" in settings
-    for name in (
-        "AzureWebJobsStorage",
-        "SMF_CONFIG",
-        "WEBHOOK_SECRET",
-        "SMF_FINGERPRINT_KEY",
-        "SMF_WEBHOOK_MODE",
-    ):
+    for name in ("SMF_CONFIG", "WEBHOOK_SECRET", "SMF_FINGERPRINT_KEY_NAME", "SMF_WEBHOOK_MODE"):
         assert name in settings
+    # AzureWebJobsStorage (the bindings' connection) comes from storage_access_key.
+    assert "AzureWebJobsStorage" not in settings and fa["storage_access_key"]
     # Secrets are Key Vault references, never literal values in the settings.
-    for name in ("WEBHOOK_SECRET", "SMF_FINGERPRINT_KEY"):
-        assert settings[name].startswith("@Microsoft.KeyVault(SecretUri=")
+    assert settings["WEBHOOK_SECRET"].startswith("@Microsoft.KeyVault(SecretUri=")
     # No test-only switch is ever deployed.
     text = "".join(p.read_text() for p in INFRA.glob("*.tf"))
     assert "SMF_AZURE_TEST" not in text and "AZURE_APPCONFIG_CONNECTION_STRING" not in text
@@ -104,6 +99,8 @@ def test_exactly_the_two_roles(tf: dict[str, Any]) -> None:
         "azurerm_service_plan",
         "azurerm_function_app_flex_consumption",
         "azurerm_role_assignment",
+        "azurerm_log_analytics_workspace",
+        "azurerm_application_insights",
     }
     assert tf["resource"]["azurerm_service_plan"]["flex"]["sku_name"] == "FC1"
 
