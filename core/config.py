@@ -13,8 +13,9 @@ Documents under the controller's API groups default to the controller's names an
 semantics (`naming: controller`, `fileSemantics: controller`); our own API version keeps ours.
 Both can be chosen explicitly in the spec either way.
 
-The provider-specific sections (`spec.provider.aws|gcp|azure|local`) are declared in
-`PROVIDER_SCHEMAS`, one entry per cloud, next to the fields every config shares.
+The provider-specific sections (`spec.provider.aws|gcp|azure|local`) are declared by the
+store kinds themselves: each kind's options dataclass, named in `core.registry`, gives its
+fields, defaults and cross-field rules (`core.options`), checked here at load.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from core import crd
+from core import crd, options, registry
 from core.errors import ConfigError
 from core.parsers.limits import MAX_FILE_BYTES, LimitError, check_yaml
 
@@ -76,98 +77,6 @@ def obj(fields: dict[str, F], **kw: Any) -> F:
 STR = F("str")
 BOOL_FALSE = F("bool", default=False)
 STR_LIST = F("list", item=F("str"))
-
-AUTH = obj(
-    {
-        "authType": F("str"),
-        "roleArn": F("str"),
-        "clientId": F("str"),
-        "tenantId": F("str"),
-        "serviceAccountEmail": F("str"),
-        "serviceAccountKeyRef": F("any", ignored="workload identity is used in functions"),
-    }
-)
-
-#: One entry per provider; each cloud's store modules read their options from here.
-PROVIDER_SCHEMAS: dict[str, F] = {
-    "local": obj(
-        {
-            "path": F("str", default=".smf/local-store.db"),
-        }
-    ),
-    "aws": obj(
-        {
-            "region": F("str"),
-            "auth": AUTH,
-            "endpointUrl": F("str"),
-            "secretsManager": obj(
-                {
-                    "kmsKeyId": F("str"),
-                    "description": F("str"),
-                    "replicaRegions": STR_LIST,
-                    "recoveryWindowInDays": F("int"),
-                    "forceDeleteWithoutRecovery": BOOL_FALSE,
-                    "tags": F("map"),
-                }
-            ),
-            "parameterStore": obj(
-                {
-                    "type": F("str", default="String", enum=("String", "SecureString")),
-                    "kmsKeyId": F("str"),
-                    "tier": F("str", default="Auto", enum=("Auto", "Standard", "Advanced")),
-                    "tags": F("map"),
-                }
-            ),
-            "secretsStore": F("str", default="SecretsManager", enum=("SecretsManager", "ParameterStore")),
-        }
-    ),
-    "gcp": obj(
-        {
-            "projectId": F("str", required=True),
-            "location": F("str"),
-            "auth": AUTH,
-            "replication": obj(
-                {
-                    "automatic": F("bool", default=True),
-                    "locations": STR_LIST,
-                }
-            ),
-            "versionHygiene": obj(
-                {
-                    "keepVersions": F("int", default=3),
-                    "action": F("str", default="disable", enum=("disable", "destroy", "none")),
-                }
-            ),
-            "parameterManager": obj(
-                {
-                    "mode": F("str", default="perKey", enum=("perKey", "document")),
-                    "format": F("str", default="YAML", enum=("YAML", "JSON", "UNFORMATTED")),
-                    "location": F("str", default="global"),
-                    "secretReferences": BOOL_FALSE,
-                    "documentName": F("str"),  # document mode: parameter id template
-                }
-            ),
-        }
-    ),
-    "azure": obj(
-        {
-            "vaultName": F("str"),
-            "vaultUrl": F("str"),
-            "location": F("str", ignored="has no effect here (the vault is found by vaultName or vaultUrl)"),
-            "auth": AUTH,
-            "purgeOnDelete": BOOL_FALSE,
-            "appConfig": obj(
-                {
-                    "endpoint": F("str"),
-                    "separator": F("str", default=":"),
-                    "label": F("str"),
-                    "contentType": F("str"),
-                    "keyVaultReferences": BOOL_FALSE,
-                }
-            ),
-        }
-    ),
-}
 
 CONTROLLER_ONLY = "has no effect in secret-manager-functions (a Kubernetes controller setting)"
 #: ObjectMeta fields a manifest exported from a cluster may carry; none of them matters here.
@@ -222,8 +131,10 @@ SCHEMA = obj(
                 ),
                 "provider": obj(
                     {
-                        "type": F("str", enum=tuple(PROVIDER_SCHEMAS)),
-                        **PROVIDER_SCHEMAS,
+                        "type": F("str", enum=registry.PROVIDERS),
+                        # The chosen provider's section is checked in _build against the
+                        # schema its store kinds declare (core.options); others must be absent.
+                        **{p: F("any") for p in registry.PROVIDERS},
                     },
                     required=True,
                 ),
@@ -408,7 +319,7 @@ class SecretManagerConfig:
     name: str
     namespace: str | None
     provider: str  # aws | gcp | azure | local
-    #: The provider's section with defaults applied (see PROVIDER_SCHEMAS).
+    #: The provider's section with defaults applied, as plain data (see `core.options`).
     provider_options: dict[str, Any]
     source: SourceSpec
     secrets: SecretsSpec
@@ -428,6 +339,14 @@ class SecretManagerConfig:
     #: Where the document came from: "file.yaml#2".
     origin: str = ""
     warnings: list[str] = field(default_factory=list)
+    #: Typed options the provider's kinds share (`core.stores.providers`).
+    provider_settings: Any = None
+    #: Typed options of each of the provider's store kinds, by kind id.
+    kind_options: dict[str, Any] = field(default_factory=dict)
+
+    def options_for(self, kind: str) -> Any:
+        """The typed options of store kind `kind` (validated when the config was loaded)."""
+        return self.kind_options[kind]
 
     @property
     def config_files(self) -> tuple[str, ...]:
@@ -535,19 +454,21 @@ def _build(doc: dict[str, Any], raw: dict[str, Any], v: _Validator, origin: str)
     spec = doc["spec"]
     prov = spec["provider"]
     raw_prov = raw["spec"]["provider"] or {}
-    present = [p for p in PROVIDER_SCHEMAS if p in raw_prov]
+    present = [p for p in registry.PROVIDERS if p in raw_prov]
     ptype = prov.get("type")
     if not ptype:
         if len(present) != 1:
             raise v.error(
-                ("spec", "provider", "type"), "is required (one of " + ", ".join(PROVIDER_SCHEMAS) + ")"
+                ("spec", "provider", "type"), "is required (one of " + ", ".join(registry.PROVIDERS) + ")"
             )
         ptype = present[0]
     others = [p for p in present if p != ptype]
     if others:
         raise v.error(("spec", "provider", others[0]), f"does not match provider.type {ptype!r}")
-    # The chosen provider's section is checked strictly (its required fields must be there).
-    prov[ptype] = v.check(raw_prov.get(ptype) or {}, PROVIDER_SCHEMAS[ptype], ("spec", "provider", ptype))
+    # The chosen provider's section is checked strictly (its required fields must be there),
+    # then its stores' cross-field rules, so a bad option fails here, not at the first write.
+    where = ("spec", "provider", ptype)
+    prov[ptype] = v.check(raw_prov.get(ptype) or {}, options.provider_schema(ptype), where)
     src = spec["sourceRef"]
     secrets = spec["secrets"]
     configs = spec["configs"]
@@ -571,6 +492,9 @@ def _build(doc: dict[str, Any], raw: dict[str, Any], v: _Validator, origin: str)
             "they stay global (set parameterManager.location or use our API version for regional secrets)"
         )
         prov["gcp"] = {**prov["gcp"], "location": None}
+    typed = options.load_provider_options(ptype, prov[ptype])
+    for field_path, problem in typed.problems:
+        raise v.error((*where, *field_path.split(".")), problem)
     token_secret = src["tokenSecret"]
     credentials = src["gitCredentials"]
     if credentials.get("name"):
@@ -637,6 +561,8 @@ def _build(doc: dict[str, Any], raw: dict[str, Any], v: _Validator, origin: str)
         file_semantics=spec["fileSemantics"] or default_mode,
         origin=origin,
         warnings=v.warnings,
+        provider_settings=typed.settings,
+        kind_options=typed.kinds,
     )
 
 

@@ -14,7 +14,11 @@ A kind's entry says everything the spine needs to know about it without importin
 - `naming`: ``"module:ATTR"`` holding the kind's `NamingRules` (charset, limits, default
   template);
 - `joins_when`: a condition under which the kind takes part in a run although no value is
-  routed to it (App Configuration deriving Key Vault references from a service's secrets).
+  routed to it (App Configuration deriving Key Vault references from a service's secrets);
+- `options` / `options_section`: the kind's options dataclass (``"module:Class"``, see
+  `core.options`) and where it sits in ``spec.provider.<type>``.
+
+Each `Provider` names the dataclass of the options its kinds share (region, project, auth).
 
 Routing (`core.route`), the store factory (`core.stores.open_store`), naming
 (`core.naming.rules_for`) and the spine (`core.sync`) read this table; nothing else names a
@@ -84,6 +88,11 @@ class StoreKind:
     store_class: str
     naming: str
     joins_when: Condition = never
+    #: ``"module:Class"`` of the kind's options dataclass (see `core.options`), or None.
+    options: str | None = None
+    #: Where its options sit in ``spec.provider.<type>``: a sub-section name
+    #: (``secretsManager``), or None for fields directly in the provider's section.
+    options_section: str | None = None
     description: str = field(default="", compare=False)
 
     def fills(self, role: Role, config: SecretManagerConfig) -> bool:
@@ -95,6 +104,29 @@ class StoreKind:
 
     def rules(self) -> NamingRules:
         return _load(self.naming)
+
+    def options_class(self) -> type | None:
+        return _load(self.options) if self.options else None
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A ``spec.provider.type``: the options every kind of it shares (region, project, auth)."""
+
+    id: str
+    options: str
+
+    def options_class(self) -> type:
+        return _load(self.options)
+
+
+#: Every provider, in the order ``spec.provider.type`` lists them.
+PROVIDER_TABLE: tuple[Provider, ...] = (
+    Provider("local", options="core.stores.providers:LocalOptions"),
+    Provider("aws", options="core.stores.providers:AwsOptions"),
+    Provider("gcp", options="core.stores.providers:GcpOptions"),
+    Provider("azure", options="core.stores.providers:AzureOptions"),
+)
 
 
 @cache
@@ -126,6 +158,8 @@ KINDS: tuple[StoreKind, ...] = (
         provider="aws",
         roles={"secret": default},
         store_class="core.stores.aws_secrets_manager:SecretsManagerStore",
+        options="core.stores.aws_secrets_manager:SecretsManagerOptions",
+        options_section="secretsManager",
         naming="core.naming.aws_secrets_manager:RULES",
         description="AWS Secrets Manager",
     ),
@@ -134,6 +168,8 @@ KINDS: tuple[StoreKind, ...] = (
         provider="aws",
         roles={"secret": provider_option("secretsStore", "ParameterStore"), "config": default},
         store_class="core.stores.aws_parameter_store:ParameterStore",
+        options="core.stores.aws_parameter_store:ParameterStoreOptions",
+        options_section="parameterStore",
         naming="core.naming.aws_parameter_store:RULES",
         description="AWS Systems Manager Parameter Store",
     ),
@@ -142,6 +178,7 @@ KINDS: tuple[StoreKind, ...] = (
         provider="gcp",
         roles={"secret": default, "config": default},
         store_class="core.stores.gcp_secret_manager:SecretManagerStore",
+        options="core.stores.gcp_secret_manager:SecretManagerOptions",
         naming="core.naming.gcp_secret_manager:RULES",
         description="GCP Secret Manager",
     ),
@@ -150,6 +187,8 @@ KINDS: tuple[StoreKind, ...] = (
         provider="gcp",
         roles={"config": configs_store("ParameterManager")},
         store_class="core.stores.gcp_parameter_manager:ParameterManagerStore",
+        options="core.stores.gcp_parameter_manager:ParameterManagerOptions",
+        options_section="parameterManager",
         naming="core.naming.gcp_parameter_manager:RULES",
         description="GCP Parameter Manager",
     ),
@@ -158,6 +197,7 @@ KINDS: tuple[StoreKind, ...] = (
         provider="azure",
         roles={"secret": default},
         store_class="core.stores.azure_key_vault:KeyVaultStore",
+        options="core.stores.azure_key_vault:KeyVaultOptions",
         naming="core.naming.azure_key_vault:RULES",
         description="Azure Key Vault",
     ),
@@ -166,6 +206,8 @@ KINDS: tuple[StoreKind, ...] = (
         provider="azure",
         roles={"config": default},
         store_class="core.stores.azure_app_configuration:AppConfigurationStore",
+        options="core.stores.azure_app_configuration:AppConfigOptions",
+        options_section="appConfig",
         naming="core.naming.azure_app_configuration:RULES",
         # Key Vault references are derived from the service's secrets, so the store takes part
         # even when configs go to Key Vault (configs.enabled: false).
@@ -177,28 +219,28 @@ KINDS: tuple[StoreKind, ...] = (
 _BY_ID: dict[str, StoreKind] = {k.id: k for k in KINDS}
 #: Every kind id, in registry order.
 KIND_IDS: tuple[str, ...] = tuple(_BY_ID)
-#: Every provider with at least one kind, in registry order.
-PROVIDERS: tuple[str, ...] = tuple(dict.fromkeys(k.provider for k in KINDS))
+#: Every provider id, in registry order.
+PROVIDERS: tuple[str, ...] = tuple(p.id for p in PROVIDER_TABLE)
 
 
 def register(kind: StoreKind) -> None:
     """Add a kind at run time (tests and out-of-tree stores); the id must be new."""
-    global KINDS, KIND_IDS, PROVIDERS
+    global KINDS, KIND_IDS
     if kind.id in _BY_ID:
         raise ValueError(f"store kind {kind.id!r} is already registered")
+    if kind.provider not in PROVIDERS:
+        raise ValueError(f"store kind {kind.id!r}: unknown provider {kind.provider!r}")
     _BY_ID[kind.id] = kind
     KINDS = (*KINDS, kind)
     KIND_IDS = tuple(_BY_ID)
-    PROVIDERS = tuple(dict.fromkeys(k.provider for k in KINDS))
 
 
 def unregister(kind_id: str) -> None:
     """Remove a kind added with `register` (tests clean up after themselves)."""
-    global KINDS, KIND_IDS, PROVIDERS
+    global KINDS, KIND_IDS
     _BY_ID.pop(kind_id)
     KINDS = tuple(k for k in KINDS if k.id != kind_id)
     KIND_IDS = tuple(_BY_ID)
-    PROVIDERS = tuple(dict.fromkeys(k.provider for k in KINDS))
 
 
 def get(kind_id: str) -> StoreKind:
@@ -207,6 +249,10 @@ def get(kind_id: str) -> StoreKind:
         return _BY_ID[kind_id]
     except KeyError:
         raise KeyError(f"unknown store kind {kind_id!r} (known: {', '.join(_BY_ID)})") from None
+
+
+def get_provider(provider_id: str) -> Provider:
+    return next(p for p in PROVIDER_TABLE if p.id == provider_id)
 
 
 def kinds_of(provider: str) -> tuple[StoreKind, ...]:

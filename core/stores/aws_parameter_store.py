@@ -37,6 +37,7 @@ from core.model import (
     META_SOURCE,
 )
 from core.naming.aws_parameter_store import ADVANCED_TIER_BYTES, STANDARD_TIER_BYTES
+from core.options import build, option
 from core.stores import _aws
 from core.stores.base import ConflictError, Store
 
@@ -50,6 +51,17 @@ FILTER_VALUES = 50  # values per ParameterStringFilter
 GET_BATCH = 10  # GetParameters Names upper bound
 DESCRIPTION_PREFIX = "Managed by secret-manager-functions: "
 MAX_DESCRIPTION = 1024
+
+
+@dataclass(frozen=True)
+class ParameterStoreOptions:
+    """``spec.provider.aws.parameterStore``."""
+
+    #: Type of config parameters (secrets routed here are always SecureString).
+    type: str = option("String", enum=("String", "SecureString"))
+    kms_key_id: str | None = None
+    tier: str = option("Auto", enum=("Auto", "Standard", "Advanced"))
+    tags: dict[str, str] = option({})
 
 
 @dataclass
@@ -74,11 +86,11 @@ class ParameterStore(Store):
         self.options = dict(options or {})
         #: configs.parameterPath when set: pruning never reaches outside it.
         self.path = "/" + parameter_path.strip("/") if parameter_path else None
-        ps = (options or {}).get("parameterStore") or {}
-        self.config_type: str = ps.get("type") or "String"
-        self.kms_key_id: str | None = ps.get("kmsKeyId")
-        self.tier: str = ps.get("tier") or "Auto"
-        self.extra_tags: dict[str, str] = dict(ps.get("tags") or {})
+        ps: ParameterStoreOptions = build(ParameterStoreOptions, (options or {}).get("parameterStore"))
+        self.config_type: str = ps.type
+        self.kms_key_id: str | None = ps.kms_key_id
+        self.tier: str = ps.tier
+        self.extra_tags: dict[str, str] = dict(ps.tags)
 
     @classmethod
     def from_config(cls, config: SecretManagerConfig) -> ParameterStore:

@@ -23,10 +23,12 @@ unset) or ``forceDeleteWithoutRecovery``.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from core.model import META_OWNER
+from core.options import build, option
 from core.stores import _aws
 from core.stores.base import ConflictError, Store
 
@@ -39,6 +41,33 @@ DEFAULT_DESCRIPTION = "Managed by secret-manager-functions (GitOps): do not edit
 PAGE = 100  # ListSecrets MaxResults upper bound
 FILTER_VALUES = 10  # values per ListSecrets filter
 BATCH_GET = 20  # BatchGetSecretValue SecretIdList upper bound
+
+
+@dataclass(frozen=True)
+class SecretsManagerOptions:
+    """``spec.provider.aws.secretsManager``."""
+
+    kms_key_id: str | None = None
+    description: str = DEFAULT_DESCRIPTION
+    replica_regions: list[str] = option([])
+    #: Days a pruned secret stays restorable (AWS: 7-30; its default is 30).
+    recovery_window_in_days: int | None = None
+    force_delete_without_recovery: bool = False
+    tags: dict[str, str] = option({})
+
+    def problems(self, provider: Mapping[str, Any]) -> list[tuple[str, str]]:
+        out = []
+        days = self.recovery_window_in_days
+        if days is not None and not 7 <= days <= 30:
+            out.append(("recoveryWindowInDays", "must be between 7 and 30 (days)"))
+        if days is not None and self.force_delete_without_recovery:
+            out.append(
+                (
+                    "forceDeleteWithoutRecovery",
+                    "set recoveryWindowInDays or forceDeleteWithoutRecovery, not both",
+                )
+            )
+        return out
 
 
 @dataclass
@@ -57,14 +86,13 @@ class SecretsManagerStore(Store):
 
     def __init__(self, client: Any, options: dict[str, Any] | None = None) -> None:
         self.client = client
-        opts = options or {}
-        sm = opts.get("secretsManager") or {}
-        self.kms_key_id: str | None = sm.get("kmsKeyId")
-        self.description: str = sm.get("description") or DEFAULT_DESCRIPTION
-        self.replica_regions: list[str] = list(sm.get("replicaRegions") or [])
-        self.recovery_window: int | None = sm.get("recoveryWindowInDays")
-        self.force_delete: bool = bool(sm.get("forceDeleteWithoutRecovery"))
-        self.extra_tags: dict[str, str] = dict(sm.get("tags") or {})
+        sm: SecretsManagerOptions = build(SecretsManagerOptions, (options or {}).get("secretsManager"))
+        self.kms_key_id: str | None = sm.kms_key_id
+        self.description: str = sm.description
+        self.replica_regions: list[str] = list(sm.replica_regions)
+        self.recovery_window: int | None = sm.recovery_window_in_days
+        self.force_delete: bool = sm.force_delete_without_recovery
+        self.extra_tags: dict[str, str] = dict(sm.tags)
 
     @classmethod
     def from_config(cls, config: SecretManagerConfig) -> SecretsManagerStore:

@@ -29,6 +29,7 @@ environment, so one key holds one value per environment.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -40,6 +41,7 @@ from core.model import (
     StoredEntry,
 )
 from core.naming import NameContext
+from core.options import option
 from core.stores._azure import (
     app_config_client,
     app_config_endpoint,
@@ -77,6 +79,23 @@ def escape_filter(text: str) -> str:
     return text.replace("\\", "\\\\").replace("*", "\\*").replace(",", "\\,")
 
 
+@dataclass(frozen=True)
+class AppConfigOptions:
+    """``spec.provider.azure.appConfig`` (see the module docstring)."""
+
+    endpoint: str | None = None
+    separator: str = option(":")
+    #: ``{environment}`` may be used; empty means "no label"; unset means the environment.
+    label: str | None = None
+    content_type: str | None = None
+    key_vault_references: bool = False
+
+    def problems(self, provider: Mapping[str, Any]) -> list[tuple[str, str]]:
+        if self.key_vault_references and not (provider.get("vaultName") or provider.get("vaultUrl")):
+            return [("keyVaultReferences", "needs provider.azure.vaultName or vaultUrl")]
+        return []
+
+
 class AppConfigurationStore(Store):
     kind: ClassVar[str] = "azure-app-configuration"
     max_concurrency: ClassVar[int] = 8
@@ -87,7 +106,7 @@ class AppConfigurationStore(Store):
         client: Any,
         *,
         label: str | None,
-        separator: str = ":",
+        separator: str = AppConfigOptions.separator,
         content_type: str | None = None,
         name_template: str | None = None,
         key_vault_references: bool = False,
@@ -109,17 +128,17 @@ class AppConfigurationStore(Store):
     @classmethod
     def from_config(cls, config: SecretManagerConfig) -> AppConfigurationStore:
         options = azure_options(config)
-        ac = options.get("appConfig") or {}
-        refs = bool(ac.get("keyVaultReferences"))
-        label = ac.get("label")
+        ac: AppConfigOptions = config.options_for(cls.kind)
+        refs = ac.key_vault_references
+        label = ac.label
         if label is None:  # the controller's keys carry the environment and no label
             label = "" if config.naming == "controller" else config.secrets.environment
         label = label.replace("{environment}", config.secrets.environment) or None
         return cls(
             app_config_client(app_config_endpoint(config, options), options),
             label=label,
-            separator=ac.get("separator") or ":",
-            content_type=ac.get("contentType"),
+            separator=ac.separator,
+            content_type=ac.content_type,
             name_template=config.configs.name_template or config.secrets.name_template,
             key_vault_references=refs,
             vault_url=vault_url(options) if refs else None,

@@ -36,6 +36,7 @@ from core.model import (
     ListQuery,
     StoredEntry,
 )
+from core.options import option
 from core.stores._azure import azure_options, clean_repo_url, error_code, fit, secret_client, store_error
 from core.stores.base import ConflictError, Store
 
@@ -57,6 +58,16 @@ class KeyVaultHandle:
     tags: dict[str, str]
 
 
+@dataclass(frozen=True)
+class KeyVaultOptions:
+    """``spec.provider.azure.vaultName`` / ``vaultUrl`` / ``purgeOnDelete``."""
+
+    vault_name: str | None = None
+    vault_url: str | None = None
+    #: Purge pruned secrets after the soft delete (needs the purge permission).
+    purge_on_delete: bool = option(False)
+
+
 class KeyVaultStore(Store):
     kind: ClassVar[str] = "azure-key-vault"
     max_concurrency: ClassVar[int] = 8
@@ -69,8 +80,8 @@ class KeyVaultStore(Store):
 
     @classmethod
     def from_config(cls, config: SecretManagerConfig) -> KeyVaultStore:
-        options = azure_options(config)
-        return cls(secret_client(options), purge_on_delete=bool(options.get("purgeOnDelete")))
+        own: KeyVaultOptions = config.options_for(cls.kind)
+        return cls(secret_client(azure_options(config)), purge_on_delete=own.purge_on_delete)
 
     @property
     def vault_url(self) -> str:

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import json
 import secrets as _random
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -45,6 +47,7 @@ from core.model import (
 )
 from core.naming.base import NameContext
 from core.naming.gcp_parameter_manager import DOCUMENT_TEMPLATE
+from core.options import option
 from core.stores import _gcp
 from core.stores.base import ConflictError, Store
 from core.stores.gcp_secret_manager import SecretManagerStore
@@ -59,6 +62,23 @@ MAX_REFERENCES = 15
 _FORMATS = ("UNFORMATTED", "YAML", "JSON")
 
 
+@dataclass(frozen=True)
+class ParameterManagerOptions:
+    """``spec.provider.gcp.parameterManager`` (see the module docstring)."""
+
+    mode: str = option("perKey", enum=("perKey", "document"))
+    format: str = option("YAML", enum=("YAML", "JSON", "UNFORMATTED"))
+    location: str = "global"
+    secret_references: bool = False
+    #: Document mode: the parameter id template.
+    document_name: str | None = None
+
+    def problems(self, provider: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+        if self.mode == "document" and self.secret_references and self.format == "UNFORMATTED":
+            return [("secretReferences", "need format YAML or JSON (UNFORMATTED is never rendered)")]
+        return []
+
+
 class ParameterManagerStore(Store):
     kind: ClassVar[str] = "gcp-parameter-manager"
     #: Parameter Manager allows 1,200 requests/min per project; 8 in flight stays below it.
@@ -71,10 +91,10 @@ class ParameterManagerStore(Store):
         self,
         project: str,
         *,
-        location: str = "global",
-        mode: str = "perKey",
-        document_format: str = "YAML",
-        secret_references: bool = False,
+        location: str = ParameterManagerOptions.location,
+        mode: str = ParameterManagerOptions.mode,
+        document_format: str = ParameterManagerOptions.format,
+        secret_references: bool = ParameterManagerOptions.secret_references,
         document_name: str | None = None,
         suffix: str = "",
         secret_location: str | None = None,
@@ -85,11 +105,11 @@ class ParameterManagerStore(Store):
                 f"unknown parameter format {document_format!r}",
                 field="spec.provider.gcp.parameterManager.format",
             )
-        if mode == "document" and secret_references and document_format == "UNFORMATTED":
-            raise StoreError(
-                "secretReferences need format YAML or JSON (UNFORMATTED is never rendered)",
-                field="spec.provider.gcp.parameterManager.secretReferences",
-            )
+        chosen = ParameterManagerOptions(
+            mode=mode, format=document_format, secret_references=secret_references
+        )
+        for where, problem in chosen.problems():
+            raise StoreError(f"{where} {problem}", field=f"spec.provider.gcp.parameterManager.{where}")
         self.project = project
         self.location = location or "global"
         self.mode = mode
@@ -104,17 +124,17 @@ class ParameterManagerStore(Store):
 
     @classmethod
     def from_config(cls, config: SecretManagerConfig) -> ParameterManagerStore:
-        opts = config.provider_options
-        pm = opts.get("parameterManager") or {}
+        gcp = config.provider_settings
+        pm: ParameterManagerOptions = config.options_for(cls.kind)
         return cls(
-            opts["projectId"],
-            location=pm.get("location") or "global",
-            mode=pm.get("mode") or "perKey",
-            document_format=pm.get("format") or "YAML",
-            secret_references=bool(pm.get("secretReferences")),
-            document_name=pm.get("documentName"),
+            gcp.project_id,
+            location=pm.location,
+            mode=pm.mode,
+            document_format=pm.format,
+            secret_references=pm.secret_references,
+            document_name=pm.document_name,
             suffix=config.secrets.suffix or "",
-            secret_location=opts.get("location"),
+            secret_location=gcp.location,
         )
 
     # -- plumbing ----------------------------------------------------------------------

@@ -20,6 +20,8 @@ the emulator ignores filters), so plan costs one call per 25,000 secrets.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from core.errors import StoreError
@@ -29,6 +31,7 @@ from core.model import (
     ListQuery,
     StoredEntry,
 )
+from core.options import option
 from core.stores import _gcp
 from core.stores.base import ConflictError, Store
 
@@ -38,6 +41,36 @@ if TYPE_CHECKING:
 _VERSION_NO = re.compile(r"/versions/(\d+)$")
 #: Secret Manager annotation limit: 16 KiB for keys and values together.
 _MAX_ANNOTATION_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True)
+class Replication:
+    automatic: bool = True
+    #: User-managed replicas (global secrets only).
+    locations: list[str] = option([])
+
+
+@dataclass(frozen=True)
+class VersionHygiene:
+    #: Enabled versions kept per secret (the newest ones).
+    keep_versions: int = 3
+    action: str = option("disable", enum=("disable", "destroy", "none"))
+
+
+@dataclass(frozen=True)
+class SecretManagerOptions:
+    """``spec.provider.gcp.replication`` and ``versionHygiene``."""
+
+    replication: Replication = option(Replication)
+    version_hygiene: VersionHygiene = option(VersionHygiene)
+
+    def problems(self, provider: Mapping[str, Any]) -> list[tuple[str, str]]:
+        out = []
+        if provider.get("location") and self.replication.locations:
+            out.append(("replication.locations", "applies to global secrets only; remove it or location"))
+        if self.version_hygiene.keep_versions < 1:
+            out.append(("versionHygiene.keepVersions", "must be at least 1"))
+        return out
 
 
 class SecretManagerStore(Store):
@@ -52,8 +85,8 @@ class SecretManagerStore(Store):
         *,
         location: str | None = None,
         replication_locations: list[str] | None = None,
-        keep_versions: int = 3,
-        hygiene: str = "disable",
+        keep_versions: int = VersionHygiene.keep_versions,
+        hygiene: str = VersionHygiene.action,
         client: Any = None,
     ) -> None:
         self.project = project
@@ -67,21 +100,14 @@ class SecretManagerStore(Store):
 
     @classmethod
     def from_config(cls, config: SecretManagerConfig) -> SecretManagerStore:
-        opts = config.provider_options
-        repl = opts.get("replication") or {}
-        hyg = opts.get("versionHygiene") or {}
-        locations = repl.get("locations") or []
-        if opts.get("location") and locations:
-            raise StoreError(
-                "replication.locations applies to global secrets only; remove it or location",
-                field="spec.provider.gcp.replication.locations",
-            )
+        gcp = config.provider_settings
+        own: SecretManagerOptions = config.options_for(cls.kind)
         return cls(
-            opts["projectId"],
-            location=opts.get("location"),
-            replication_locations=locations,
-            keep_versions=hyg.get("keepVersions", 3),
-            hygiene=hyg.get("action", "disable"),
+            gcp.project_id,
+            location=gcp.location,
+            replication_locations=own.replication.locations,
+            keep_versions=own.version_hygiene.keep_versions,
+            hygiene=own.version_hygiene.action,
         )
 
     # -- plumbing ----------------------------------------------------------------------

@@ -69,8 +69,7 @@ class LocalStore(Store):
 
     @classmethod
     def from_config(cls, config) -> LocalStore:  # type: ignore[no-untyped-def]
-        path = (config.provider_options or {}).get("path") or ".smf/local-store.db"
-        return cls(path)
+        return cls(config.provider_settings.path)
 
     # -- encryption ----------------------------------------------------------------------
     def _aad(self, name: str, version: int) -> bytes:

@@ -10,6 +10,7 @@ import pytest
 
 from core import registry
 from core.config import parse_config_text
+from core.errors import ConfigError
 from core.naming import rules_for
 from core.route import config_store, secret_store
 from core.source import LocalDirSource
@@ -126,9 +127,11 @@ def memory_kind():  # type: ignore[no-untyped-def]
         registry.StoreKind(
             memory_store.KIND,
             provider="local",
-            roles={"config": lambda config: config.name == "uses-memory"},
+            roles={"config": registry.provider_option("memory.enabled", True)},
             store_class="tests.core.memory_store:MemoryStore",
             naming="tests.core.memory_store:RULES",
+            options="tests.core.memory_store:MemoryOptions",
+            options_section="memory",
         )
     )
     memory_store.MemoryStore.entries.clear()
@@ -138,11 +141,18 @@ def memory_kind():  # type: ignore[no-untyped-def]
 
 
 def test_a_new_kind_is_one_module_plus_one_registry_entry(memory_kind, repo: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    configs = parse_config_text(write_config(tmp_path, name="uses-memory").read_text())
+    text = (
+        write_config(tmp_path)
+        .read_text()
+        .replace("      path:", "      memory: {enabled: true, maxEntries: 50}\n      path:")
+    )
+    configs = parse_config_text(text)
+    assert configs[0].options_for(memory_store.KIND) == memory_store.MemoryOptions(True, 50)
     source = LocalDirSource(str(repo))
     assert config_store(configs[0]) == memory_store.KIND
     assert rules_for(memory_store.KIND) is memory_store.RULES
-    assert type(open_store(memory_store.KIND, configs[0])) is memory_kind
+    opened = open_store(memory_store.KIND, configs[0])
+    assert type(opened) is memory_kind and opened.max_entries == 50
 
     report = run(configs, source, apply=True)
     assert report.errors == []
@@ -160,5 +170,12 @@ def test_a_new_kind_is_one_module_plus_one_registry_entry(memory_kind, repo: Pat
     assert memory_kind.writes == writes
 
     # Without the entry's condition the provider's default kind is back.
-    other = parse_config_text(write_config(tmp_path, name="other").read_text())
+    other = parse_config_text(write_config(tmp_path).read_text())
     assert config_store(other[0]) == "local-configs"
+    assert other[0].options_for(memory_store.KIND) == memory_store.MemoryOptions()
+    # The kind's own cross-field rule runs at load, naming file, line and field.
+    bad = text.replace("maxEntries: 50", "maxEntries: 0")
+    with pytest.raises(ConfigError) as err:
+        parse_config_text(bad, "smf.yaml")
+    assert (err.value.path, err.value.field) == ("smf.yaml", "spec.provider.local.memory.maxEntries")
+    assert err.value.line == bad.splitlines().index("      memory: {enabled: true, maxEntries: 0}") + 1
