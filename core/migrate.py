@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from core import sync
 from core.config import SecretManagerConfig
+from core.desired import ServiceState, desired_state
 from core.discover import discover
 from core.errors import SyncError
 from core.fingerprint import fingerprint, resolve_key
@@ -140,7 +141,7 @@ def _migrate_config(
     factory: Callable[[str, SecretManagerConfig], Store],
     env: dict[str, str],
 ) -> None:
-    services = [sync._Service(s) for s in discover(config, source)]
+    services = [ServiceState(s) for s in discover(config, source)]
     stores: dict[str, Store] = {}
 
     def store(kind: str) -> Store:
@@ -163,7 +164,7 @@ def _migrate_config(
             except SyncError as exc:
                 svc.failed = True
                 report.run.add_error(exc, config=config.name, service=svc.files.service)
-        desired = sync._name_and_check(config, services, store, report.run)
+        desired = desired_state(config, services, store, report.run)
         for kind in sorted(desired):
             _migrate_store(config, store(kind), desired[kind], source, report, apply=apply, env=env)
     finally:

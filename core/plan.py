@@ -16,11 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from core.config import SyncPolicy
 from core.errors import GuardError, SyncError
+from core.fingerprint import fingerprint
 from core.model import DesiredEntry, StoredEntry
 from core.report import Change
+
+if TYPE_CHECKING:
+    from core.stores.base import Store
 
 
 @dataclass
@@ -131,3 +136,25 @@ def _is_newer(
     if not recorded or not incoming or recorded == incoming or is_ancestor is None:
         return False
     return bool(is_ancestor(incoming, recorded))
+
+
+def check_drift(store: Store, plan: StorePlan, fp_key: bytes, mode: str) -> None:
+    """Drift on resync: read the values behind `unchanged` changes and compare fingerprints.
+
+    A hand edit leaves our fingerprint tag in place, so only the value tells; `mode` is
+    ``sync.drift``: ``correct`` turns the change into an update restoring Git's value,
+    ``report`` into a ``drift`` change. Values are read, fingerprinted and dropped here.
+    """
+    unchanged = [c for c in plan.changes if c.action == "unchanged" and c.name in plan.current]
+    if not unchanged:
+        return
+    values = store.read_values([plan.current[c.name] for c in unchanged])
+    for c in unchanged:
+        if c.name not in values:
+            continue
+        actual = fingerprint(fp_key, store.kind, c.name, values[c.name])
+        if actual != plan.desired[c.name].fingerprint:
+            if mode == "correct":
+                c.action, c.reason = "update", "drift: changed outside Git, restoring"
+            else:
+                c.action, c.reason = "drift", "changed outside Git (sync.drift=report)"

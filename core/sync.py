@@ -3,6 +3,7 @@
 trigger → fetch (a SourceTree) → discover → decrypt → parse → route → name → plan → apply
 → report. A service whose files fail to read, decrypt, parse or name is reported and left
 untouched in every store (its entries are neither written nor pruned); other services go on.
+Naming, checks and clash settling are core/desired.py; planning and drift are core/plan.py.
 """
 
 from __future__ import annotations
@@ -10,19 +11,17 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from core import registry
 from core.config import SecretManagerConfig
+from core.desired import ServiceState, desired_state
 from core.discover import ServiceFiles, discover
 from core.errors import DecryptError, ParseError, SyncError
 from core.fingerprint import fingerprint, resolve_key
 from core.model import DesiredEntry, ListQuery
-from core.naming import rules_for
-from core.naming.assign import check_entry, find_clashes, render_name_noting
 from core.parsers import decode_file, limits, parse_file
-from core.plan import plan_store
+from core.plan import check_drift, plan_store
 from core.report import Change, Report
 from core.route import RoutedItem, is_secret_file, route, secret_store
 from core.source import SourceTree
@@ -52,13 +51,6 @@ class Progress:
 
 
 _NO_PROGRESS = Progress()
-
-
-@dataclass
-class _Service:
-    files: ServiceFiles
-    items: list[RoutedItem] = field(default_factory=list)
-    failed: bool = False
 
 
 def run(
@@ -131,7 +123,7 @@ def _run_config(
     env: dict[str, str],
     progress: Progress,
 ) -> None:
-    services = [_Service(s) for s in discover(config, source, changed_paths)]
+    services = [ServiceState(s) for s in discover(config, source, changed_paths)]
     source.prefetch(p for s in services for p in s.files.files)  # one request for the blobs
     progress.services(config.name, len(services))
     full = changed_paths is None
@@ -162,7 +154,7 @@ def _run_config(
                 report.add_error(exc, config=config.name, service=svc.files.service)
             progress.service_read(config.name, svc.files.service)
 
-        desired = _name_and_check(config, services, store, report)
+        desired = desired_state(config, services, store, report)
         failed_owners = {s.files.owner for s in services if s.failed}
         ok_owners = {s.files.owner for s in services if not s.failed}
         kinds = set(registry.kinds_in_use(config)) | set(desired)
@@ -204,7 +196,7 @@ def _run_config(
             for err in plan.errors:
                 report.add_error(err, config=config.name, store=kind)
             if drift and config.sync.drift != "ignore" and st.can_read_values:
-                _check_drift(st, plan.changes, plan, fp_key, config.sync.drift)
+                check_drift(st, plan, fp_key, config.sync.drift)
             progress.store_planned(kind, plan.changes)
             if apply:
                 from core.apply import apply_store_plan
@@ -313,118 +305,3 @@ def _read_file(
     if warning:
         report.warnings.append(warning)
     return route(config, path, parsed)
-
-
-def _name_and_check(
-    config: SecretManagerConfig, services: list[_Service], store: Callable[[str], Store], report: Report
-) -> dict[str, list[DesiredEntry]]:
-    """Name every routed item, let stores reshape, then check names, values and clashes."""
-    per_service: dict[str, dict[str, list[DesiredEntry]]] = {}
-    owner_of: dict[str, _Service] = {}
-    #: store → (the controller's name the store refuses, the nearest valid name used)
-    adjusted: dict[str, list[tuple[str, str]]] = {}
-    for svc in services:
-        if svc.failed:
-            continue
-        f = svc.files
-        owner_of[f.owner] = svc
-        by_store: dict[str, list[DesiredEntry]] = {}
-        try:
-            for item in svc.items:
-                rules = rules_for(item.store)
-                if item.value == "" and not rules.allow_empty_value:
-                    report.warnings.append(
-                        f"{item.source}: empty value not synced ({item.store} refuses empty values)"
-                    )
-                    continue
-                name, refused = render_name_noting(
-                    config, item.store, item.kind, f.service, f.prefix, f.environment, item.key
-                )
-                if refused:
-                    adjusted.setdefault(item.store, []).append((refused, name))
-                by_store.setdefault(item.store, []).append(
-                    DesiredEntry(
-                        store=item.store,
-                        name=name,
-                        value=item.value,
-                        kind=item.kind,  # type: ignore[arg-type]
-                        source=item.source,
-                        owner=f.owner,
-                        options={
-                            "service": f.service,
-                            "environment": f.environment,
-                            "key": item.key,
-                            "prefix": f.prefix,
-                            "naming": config.naming,
-                        },
-                    )
-                )
-            # Every store the config works with may add entries (e.g. App Configuration's Key
-            # Vault references, a kind that joins the run by its registry condition), so each
-            # is asked, the secret store first.
-            kinds = registry.kinds_in_use(config)
-            kinds += [k for k in by_store if k not in kinds]
-            for kind in kinds:
-                prepared = store(kind).prepare(by_store.get(kind, []), by_store)
-                if prepared:
-                    by_store[kind] = prepared
-                else:
-                    by_store.pop(kind, None)
-            for entries in by_store.values():
-                for e in entries:
-                    err = check_entry(e.store, e.name, e.value, e.source)
-                    if err:
-                        raise err
-        except SyncError as exc:
-            svc.failed = True
-            report.add_error(exc, config=config.name, service=f.service)
-            continue
-        per_service[f.owner] = by_store
-    for kind, pairs in adjusted.items():
-        wanted, used = pairs[0]
-        report.warnings.append(
-            f"{config.name}: {len(pairs)} controller name(s) are refused by {kind}; the nearest valid "
-            f"names are used (e.g. {wanted!r} -> {used!r}; docs/migration.md, Names)"
-        )
-
-    named = [
-        (e.store, e.name, e.source)
-        for by_store in per_service.values()
-        for entries in by_store.values()
-        for e in entries
-    ]
-    source_owner = {
-        e.source + "@" + e.store: e.owner
-        for by_store in per_service.values()
-        for entries in by_store.values()
-        for e in entries
-    }
-    for a, b, err in find_clashes(named):
-        for src in (a, b):
-            for key, owner in source_owner.items():
-                if key.startswith(src + "@") and owner in per_service:
-                    owner_of[owner].failed = True
-                    per_service.pop(owner)
-        report.add_error(err, config=config.name)
-
-    out: dict[str, list[DesiredEntry]] = {}
-    for by_store in per_service.values():
-        for kind, entries in by_store.items():
-            out.setdefault(kind, []).extend(entries)
-    return out
-
-
-def _check_drift(store: Store, changes: list[Change], plan, fp_key: bytes, mode: str) -> None:  # type: ignore[no-untyped-def]
-    unchanged = [c for c in changes if c.action == "unchanged" and c.name in plan.current]
-    if not unchanged:
-        return
-    values = store.read_values([plan.current[c.name] for c in unchanged])
-    for c in unchanged:
-        if c.name not in values:
-            continue
-        actual = fingerprint(fp_key, store.kind, c.name, values[c.name])
-        if actual != plan.desired[c.name].fingerprint:
-            if mode == "correct":
-                c.action, c.reason = "update", "drift: changed outside Git, restoring"
-            else:
-                c.action, c.reason = "drift", "changed outside Git (sync.drift=report)"

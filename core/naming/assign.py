@@ -7,10 +7,15 @@ case-insensitive). A clash is an error naming both sources, and both services fa
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
 from core.config import CONTROLLER, SecretManagerConfig
 from core.errors import NamingError
 from core.naming import NameContext, rules_for
 from core.naming import controller as controller_naming
+
+T = TypeVar("T")
 
 
 def default_path(config: SecretManagerConfig, prefix: str, environment: str) -> str:
@@ -90,20 +95,27 @@ def check_entry(store: str, name: str, value: str, source: str) -> NamingError |
 
 def find_clashes(named: list[tuple[str, str, str]]) -> list[tuple[str, str, NamingError]]:
     """`named` is (store, name, source). Returns (source_a, source_b, error) per clash."""
-    seen: dict[tuple[str, str], tuple[str, str]] = {}
-    out: list[tuple[str, str, NamingError]] = []
-    for store, name, source in named:
+    return list(clashes((store, name, source, source) for store, name, source in named))
+
+
+def clashes(named: Iterable[tuple[str, str, str, T]]) -> Iterator[tuple[T, T, NamingError]]:
+    """`named` is (store, name, source, tag). Yields (tag_a, tag_b, error) per clash.
+
+    One pass over an index keyed by (store, the store's clash form of the name): the tag
+    (e.g. the entry's owner) says whom a clash concerns without searching for it again.
+    """
+    seen: dict[tuple[str, str], tuple[str, str, T]] = {}
+    for store, name, source, tag in named:
         k = (store, rules_for(store).clash_key(name))
-        if k in seen:
-            other_name, other_source = seen[k]
-            how = "" if other_name == name else " (names differ only in case; the store is case-insensitive)"
-            path, _, key = source.rpartition(":")
-            err = NamingError(
-                f"{other_source} and {source} both map to {store} name {name!r}{how}",
-                path=path,
-                field=key,
-            )
-            out.append((other_source, source, err))
-        else:
-            seen[k] = (name, source)
-    return out
+        if k not in seen:
+            seen[k] = (name, source, tag)
+            continue
+        other_name, other_source, other_tag = seen[k]
+        how = "" if other_name == name else " (names differ only in case; the store is case-insensitive)"
+        path, _, key = source.rpartition(":")
+        err = NamingError(
+            f"{other_source} and {source} both map to {store} name {name!r}{how}",
+            path=path,
+            field=key,
+        )
+        yield other_tag, tag, err

@@ -1,0 +1,162 @@
+"""Desired state: from routed values to the checked entries each store should hold.
+
+One step of the spine (core/sync.py), in one place: **name** every routed value once (the
+config's naming scheme and the store's rules, `core.naming.assign`), let each store the
+config works with **prepare** its part of a service (bundle a document, derive references),
+**check** every name and value against its store's rules, and **settle clashes**: two
+sources landing on one name (case-insensitively where the store is) are an error naming
+both, and every service involved is left untouched in every store.
+
+A service that fails here is marked `failed`, so plan protects its stored entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from core import registry
+from core.config import SecretManagerConfig
+from core.discover import ServiceFiles
+from core.errors import SyncError
+from core.model import DesiredEntry
+from core.naming import rules_for
+from core.naming.assign import check_entry, clashes, render_name_noting
+from core.report import Report
+from core.route import RoutedItem
+
+if TYPE_CHECKING:
+    from core.stores.base import Store
+
+#: store kind → desired entries, for one service (or, merged, for one config).
+ByStore = dict[str, list[DesiredEntry]]
+
+
+@dataclass
+class ServiceState:
+    """One discovered service on its way through the run."""
+
+    files: ServiceFiles
+    items: list[RoutedItem] = field(default_factory=list)
+    failed: bool = False
+
+
+def desired_state(
+    config: SecretManagerConfig,
+    services: list[ServiceState],
+    store: Callable[[str], Store],
+    report: Report,
+) -> ByStore:
+    """Checked desired entries per store kind of every service that did not fail."""
+    per_service: dict[str, ByStore] = {}
+    by_owner: dict[str, ServiceState] = {}
+    #: store → (the controller's name the store refuses, the nearest valid name used)
+    adjusted: dict[str, list[tuple[str, str]]] = {}
+    for svc in services:
+        if svc.failed:
+            continue
+        by_owner[svc.files.owner] = svc
+        try:
+            by_store = _name_service(config, svc, report, adjusted)
+            _prepare(config, by_store, store)
+            _check(by_store)
+        except SyncError as exc:
+            svc.failed = True
+            report.add_error(exc, config=config.name, service=svc.files.service)
+            continue
+        per_service[svc.files.owner] = by_store
+    for kind, pairs in adjusted.items():
+        wanted, used = pairs[0]
+        report.warnings.append(
+            f"{config.name}: {len(pairs)} controller name(s) are refused by {kind}; the nearest valid "
+            f"names are used (e.g. {wanted!r} -> {used!r}; docs/migration.md, Names)"
+        )
+    _settle_clashes(config, per_service, by_owner, report)
+    out: ByStore = {}
+    for by_store in per_service.values():
+        for kind, entries in by_store.items():
+            out.setdefault(kind, []).extend(entries)
+    return out
+
+
+def _name_service(
+    config: SecretManagerConfig,
+    svc: ServiceState,
+    report: Report,
+    adjusted: dict[str, list[tuple[str, str]]],
+) -> ByStore:
+    """Name each of one service's routed items, once."""
+    f = svc.files
+    by_store: ByStore = {}
+    for item in svc.items:
+        rules = rules_for(item.store)
+        if item.value == "" and not rules.allow_empty_value:
+            report.warnings.append(
+                f"{item.source}: empty value not synced ({item.store} refuses empty values)"
+            )
+            continue
+        name, refused = render_name_noting(
+            config, item.store, item.kind, f.service, f.prefix, f.environment, item.key
+        )
+        if refused:
+            adjusted.setdefault(item.store, []).append((refused, name))
+        by_store.setdefault(item.store, []).append(
+            DesiredEntry(
+                store=item.store,
+                name=name,
+                value=item.value,
+                kind=item.kind,  # type: ignore[arg-type]
+                source=item.source,
+                owner=f.owner,
+                options={
+                    "service": f.service,
+                    "environment": f.environment,
+                    "key": item.key,
+                    "prefix": f.prefix,
+                    "naming": config.naming,
+                },
+            )
+        )
+    return by_store
+
+
+def _prepare(config: SecretManagerConfig, by_store: ByStore, store: Callable[[str], Store]) -> None:
+    """Let every store the config works with reshape its part of one service, in place.
+
+    Each is asked (e.g. App Configuration's Key Vault references, a kind that joins the run
+    by its registry condition), the secret store first, so a derived entry sees its sources.
+    """
+    kinds = registry.kinds_in_use(config)
+    kinds += [k for k in by_store if k not in kinds]
+    for kind in kinds:
+        prepared = store(kind).prepare(by_store.get(kind, []), by_store)
+        if prepared:
+            by_store[kind] = prepared
+        else:
+            by_store.pop(kind, None)
+
+
+def _check(by_store: ByStore) -> None:
+    """Raise the first name or value a store would refuse (before anything is written)."""
+    for entries in by_store.values():
+        for e in entries:
+            err = check_entry(e.store, e.name, e.value, e.source)
+            if err:
+                raise err
+
+
+def _settle_clashes(
+    config: SecretManagerConfig,
+    per_service: dict[str, ByStore],
+    by_owner: dict[str, ServiceState],
+    report: Report,
+) -> None:
+    """Fail every service with an entry in a clash (both sides), each clash reported once."""
+    entries = [e for by_store in per_service.values() for es in by_store.values() for e in es]
+    for owner_a, owner_b, err in clashes((e.store, e.name, e.source, e.owner) for e in entries):
+        for owner in (owner_a, owner_b):
+            if owner in per_service:
+                by_owner[owner].failed = True
+                del per_service[owner]
+        report.add_error(err, config=config.name)
