@@ -1,5 +1,8 @@
 """Naming step: render each routed item's store name, then check it before any write.
 
+Names come from the config's naming scheme (core/naming/schemes.py); `default_path` is
+re-exported from there.
+
 Checks, all before anything is written: the store's charset/length/depth rules, the value
 size, and clashes — two sources landing on one name (case-insensitively where the store is
 case-insensitive). A clash is an error naming both sources, and both services fail.
@@ -10,18 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from core.config import CONTROLLER, SecretManagerConfig
+from core.config import SecretManagerConfig
 from core.errors import NamingError
-from core.naming import NameContext, rules_for
-from core.naming import controller as controller_naming
+from core.naming import rules_for
+from core.naming.schemes import NameRequest, default_path, scheme_for
 
 T = TypeVar("T")
-
-
-def default_path(config: SecretManagerConfig, prefix: str, environment: str) -> str:
-    """Parameter Store path: `configs.parameterPath` or ``/{prefix}/{environment}``."""
-    path = config.configs.parameter_path or f"/{prefix}/{environment}"
-    return "/" + path.strip("/")
+__all__ = ["check_entry", "clashes", "default_path", "find_clashes", "render_name", "render_name_noting"]
 
 
 def render_name(
@@ -33,52 +31,10 @@ def render_name(
 def render_name_noting(
     config: SecretManagerConfig, store: str, kind: str, service: str, prefix: str, environment: str, key: str
 ) -> tuple[str, str | None]:
-    """(name, the controller's name when the store refused it and a nearest valid one is used).
-
-    With ``naming: controller`` (the default for the controller's API groups) and no name
-    template, names are the controller's (core/naming/controller.py); a template is an
-    explicit choice and wins.
-    """
-    if config.naming == CONTROLLER and not _template_for(config, kind):
-        name, wanted = controller_naming.name_for(
-            rules_for(store),
-            prefix=prefix,
-            environment=environment,
-            key=key,
-            suffix=config.secrets.suffix,
-            parameter_path_option=config.configs.parameter_path,
-            config_store=kind == "config" and config.configs.enabled,
-        )
-        return name, (wanted if wanted != name else None)
-    return _render(config, store, kind, service, prefix, environment, key), None
-
-
-def _template_for(config: SecretManagerConfig, kind: str) -> str | None:
-    template = config.configs.name_template if kind == "config" else None
-    return template or config.secrets.name_template
-
-
-def _render(
-    config: SecretManagerConfig, store: str, kind: str, service: str, prefix: str, environment: str, key: str
-) -> str:
-    rules = rules_for(store)
-    template = config.configs.name_template if kind == "config" else None
-    template = template or config.secrets.name_template
-    field_name = (
-        "spec.configs.nameTemplate"
-        if kind == "config" and config.configs.name_template
-        else "spec.secrets.nameTemplate"
-    )
-    ctx = NameContext(
-        service=service,
-        environment=environment,
-        key=key,
-        kind=kind,
-        prefix=prefix,
-        suffix=config.secrets.suffix or "",
-        path=default_path(config, prefix, environment),
-    )
-    return rules.render(template, ctx, field_name=field_name)
+    """(name, the scheme's wanted name when the store refused it and a nearest valid one is
+    used), by the config's naming scheme (``spec.naming``, core/naming/schemes.py)."""
+    request = NameRequest(config, store, kind, service, prefix, environment, key)
+    return scheme_for(config).name(request)
 
 
 def check_entry(store: str, name: str, value: str, source: str) -> NamingError | None:

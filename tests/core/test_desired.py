@@ -66,3 +66,25 @@ def test_a_bad_name_fails_only_its_service(tmp_path: Path) -> None:
     assert [s.failed for s in services] == [False, True]
     assert [e.name for e in desired["local-secrets"]] == ["orders/dev/ok"]
     assert "512" in report.errors[0]["message"] and report.errors[0]["service"] == "bad"
+
+
+def test_a_naming_scheme_is_pluggable_per_config_and_per_kind(tmp_path: Path) -> None:
+    import dataclasses
+
+    from core.naming import schemes
+    from core.naming.assign import render_name
+
+    [config] = parse_config_text(write_config(tmp_path).read_text())
+    shouting = schemes.NamingScheme(
+        "shouting", default=schemes.template_name, by_kind={"local-secrets": lambda r: (r.key.upper(), None)}
+    )
+    schemes.register(shouting)
+    try:
+        loud = dataclasses.replace(config, naming="shouting")
+        assert render_name(loud, "local-secrets", "secret", "orders", "orders", "dev", "db.pass") == "DB.PASS"
+        assert render_name(loud, "local-configs", "config", "orders", "orders", "dev", "k") == "orders/dev/k"
+        assert render_name(config, "local-secrets", "secret", "orders", "orders", "dev", "db.pass") == (
+            "orders/dev/db.pass"
+        )
+    finally:
+        del schemes.SCHEMES["shouting"]
