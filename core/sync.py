@@ -167,7 +167,9 @@ def _run_config(
             entries = [e for e in desired.get(kind, []) if e.owner in ok_owners]
             st = store(kind)
             if fp_key is None:
-                fp_key = resolve_key(st.load_fingerprint_key(), env)
+                fp_key = resolve_key(
+                    store(secret_store(config)), env, create=apply
+                )  # the secret store keeps it
             for e in entries:
                 e.fingerprint = fingerprint(fp_key, kind, e.name, e.value)
                 e.commit = source.commit

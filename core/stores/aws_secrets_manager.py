@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from core.errors import StoreError
 from core.model import META_OWNER
 from core.options import build, option
 from core.stores import _aws
@@ -131,6 +132,34 @@ class SecretsManagerStore(Store):
 
     def load_fingerprint_key(self) -> bytes | None:
         return _aws.fingerprint_key_from_secret(self.client)
+
+    # -- first-run fingerprint key (core/fingerprint.py) ------------------------------------
+    def read_fingerprint_secret(self, name: str) -> str | None:
+        try:
+            resp = self.client.get_secret_value(SecretId=name)
+        except Exception as exc:  # noqa: BLE001
+            if _aws.error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise _aws.store_error(exc, store=KIND, op="GetSecretValue", name=name) from None
+        return resp.get("SecretString")
+
+    def create_fingerprint_secret(self, name: str, value: str) -> str:
+        """CreateSecret with the value is atomic and fails with ResourceExistsException when
+        another run won the race: then the winner's value is the key."""
+        try:
+            self.client.create_secret(
+                Name=name,
+                SecretString=value,
+                Description="secret-manager-functions: HMAC key of value fingerprints (made by the first run)",
+            )
+        except Exception as exc:  # noqa: BLE001
+            if _aws.error_code(exc) != "ResourceExistsException":
+                raise _aws.store_error(exc, store=KIND, op="CreateSecret", name=name) from None
+            winner = self.read_fingerprint_secret(name)
+            if winner is None:
+                raise StoreError(f"{KIND}: {name} exists but holds no value", field=name) from None
+            return winner
+        return value
 
     def _list(self, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

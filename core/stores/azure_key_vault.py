@@ -250,5 +250,37 @@ class KeyVaultStore(Store):
         except AzureError as exc:
             raise store_error(exc, op="reading Key Vault secret", name=name) from None
 
+    # -- first-run fingerprint key (core/fingerprint.py) ------------------------------------
+    def read_fingerprint_secret(self, name: str) -> str | None:
+        """The OLDEST enabled version is the key: Key Vault has no create-if-absent (every
+        PUT adds a version), so racing first runs may each add one; all read the same. A
+        missing name answers 404 or an empty list of versions: both mean "not yet"."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        try:
+            versions = [v for v in self.client.list_properties_of_secret_versions(name) if v.enabled]
+            if not versions:
+                return None
+            oldest = min(versions, key=lambda v: (v.created_on, v.version))
+            return self.client.get_secret(name, oldest.version).value
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise store_error(exc, op="reading the fingerprint key", name=name) from None
+
+    def create_fingerprint_secret(self, name: str, value: str) -> str:
+        """Add our version, then return the oldest: the winner's if another run was first."""
+        from azure.core.exceptions import AzureError
+
+        try:
+            self.client.set_secret(name, value, content_type="text/plain",
+                                   tags={"smf-role": "fingerprint-key"})  # fmt: skip
+        except AzureError as exc:
+            raise store_error(exc, op="creating the fingerprint key", name=name) from None
+        winner = self.read_fingerprint_secret(name)
+        if winner is None:
+            raise StoreError("no enabled version after adding one", field=name)
+        return winner
+
     def close(self) -> None:
         """Clients are cached per process (warm invocations reuse them): nothing to release."""

@@ -316,6 +316,49 @@ class SecretManagerStore(Store):
         with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
             return {name: value for name, value in pool.map(one, entries) if value is not None}
 
+    # -- first-run fingerprint key (core/fingerprint.py) ------------------------------------
+    def read_fingerprint_secret(self, name: str) -> str | None:
+        """The OLDEST enabled version is the key: a secret and its first version cannot be
+        created in one call, so racing first runs may each add a version; all read the same."""
+        path = self.secret_path(name)
+        try:
+            versions = list(_gcp.call(self.calls, "list_secret_versions", self.client.list_secret_versions,
+                                      request={"parent": path}))  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - mapped below
+            if _gcp.is_kind(exc, "NotFound"):
+                return None
+            raise _gcp.store_error(exc, "list_secret_versions", name) from None
+        numbers = sorted(
+            int(m.group(1)) for v in versions
+            if v.state.name == "ENABLED" and (m := _VERSION_NO.search(v.name))
+        )  # fmt: skip
+        if not numbers:
+            return None
+        resp = self._call("access_secret_version", name, name=f"{path}/versions/{numbers[0]}")
+        return bytes(resp.payload.data).decode("utf-8")
+
+    def create_fingerprint_secret(self, name: str, value: str) -> str:
+        """Create the secret (AlreadyExists: another run did), add our version only if it has
+        none yet, and return the oldest enabled version: the same for every racer."""
+        secret: dict[str, Any] = {"labels": {"smf-role": "fingerprint-key"}}
+        replication = self._replication()
+        if replication is not None:
+            secret["replication"] = replication
+        try:
+            _gcp.call(self.calls, "create_secret", self.client.create_secret,
+                      request={"parent": self.parent, "secret_id": name, "secret": secret})  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - mapped below
+            if not _gcp.is_kind(exc, "AlreadyExists", "Conflict"):
+                raise _gcp.store_error(exc, "create_secret", name) from None
+        if self.read_fingerprint_secret(name) is None:
+            data = value.encode("utf-8")
+            self._call("add_secret_version", name, scrub=data, request={
+                "parent": self.secret_path(name), "payload": {"data": data, "data_crc32c": _gcp.crc32c(data)}})  # fmt: skip
+        winner = self.read_fingerprint_secret(name)
+        if winner is None:
+            raise StoreError(f"{name}: no enabled version after adding one", field=name)
+        return winner
+
     def version_states(self, name: str) -> dict[int, str]:
         """Version number → state name of one secret (for tests and operators)."""
         pager = self._call("list_secret_versions", name, request={"parent": self.secret_path(name)})
