@@ -1,59 +1,50 @@
-"""Fetch a 2,000-file repository and read its config files: our dulwich fetch (one commit,
-depth 1, objects in memory or in a warm cache, files read from tree objects) against
-`git clone --depth 1` with the git CLI (checkout to disk, files read from disk).
+"""Fetch one commit and read the files a SecretManagerConfig selects: ours (dulwich partial
+fetch: commit + trees, discovery on the trees, then the selected blobs by id in one request)
+against the git CLI doing the same work (`git clone --depth 1 --no-checkout`, then reading
+the same files with `git cat-file --batch`), from the same `git daemon`, in one run.
 
-    .venv/bin/python bench/bench_git_fetch.py [--files 2000] [--runs 5]
+    .venv/bin/python bench/bench_git_fetch.py [--files 2000,20000,100000] [--runs 5]
+                                              [--write-doc docs/benchmarks.md]
 
-The repository is served by `git daemon` on 127.0.0.1 (tests/support/git_server.py).
-"Warm" means one new commit (one service's file changed) since the previous fetch: our cache
-asks only for the new objects; the git CLI runs `git fetch --depth 1` + `git reset --hard`
-in its existing clone. "Read" = discover the services of a SecretManagerConfig and read every
-selected file (core.discover for ours; the same paths from the checkout for git).
-Prints a Markdown section for docs/benchmarks.md.
+Compared, each repeated `--runs` times (alternating ours / git) with median, min, CPU and
+peak RSS:
+
+* whole processes, cold: ``python -c`` (imports, fetch, discover, read) against
+  ``sh -c 'git clone --depth 1 --no-checkout … && git cat-file --batch < paths'``, and the
+  partial-clone variant ``git clone --filter=blob:none`` + ``git ls-tree`` + one batched
+  ``git fetch`` of the blob ids + ``git cat-file --batch`` (what git itself does when it
+  prefetches the blobs a command needs).
+* in-process, cold: a warm Python process calling our fetch, against the same process
+  calling the git commands with `subprocess` (imports are not counted for either).
+* in-process, warm (one push): a cache that holds the previous commit; one service's file
+  changed. Ours: fetch the new commit into the cache, tree-diff, read that service's files.
+  Git: ``git fetch --depth 1`` into the previous clone + ``cat-file`` of the same files.
+
+Git is given the list of paths to read; ours finds it by discovery on the trees. Files:
+100 services (3 environments × 2 config files each; the config selects prod, 200 files),
+the rest source-like filler. Benchmarks are not tests: nothing here runs in the suite.
 """
 
-# ruff: noqa: B023  (each closure is timed right where it is defined, inside its loop turn)
+# ruff: noqa: E402
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from core.config import parse_config_text  # noqa: E402
-from core.discover import discover  # noqa: E402
-from core.git_fetch import fetch_commit  # noqa: E402
-from tests.support.git_server import GitServer  # noqa: E402
+from _measure import TABLE_HEAD, Sample, Series, machine, peak_rss_mib, run_process, timed, write_section
 
+GIT = shutil.which("git") or "git"
 ENVS = ("dev", "staging", "prod")
-
-
-def make_files(n_files: int) -> dict[str, str]:
-    """~n files: 40 services with config files per environment, the rest source-like filler."""
-    files: dict[str, str] = {}
-    services = 40
-    for s in range(services):
-        base = f"microservices/svc{s:02d}/deployment-configuration/profiles"
-        for env in ENVS:
-            files[f"{base}/{env}/application.properties"] = f"db.url=jdbc:pg://{env}-{s}\npool=5\n"
-            files[f"{base}/{env}/application.config.yaml"] = f"replicas: {s % 5 + 1}\nregion: eu\n"
-    i = 0
-    while len(files) < n_files:
-        s = i % services
-        files[f"microservices/svc{s:02d}/src/pkg{i % 7}/mod{i}.py"] = f"# module {i}\n" + "x = 1\n" * 40
-        i += 1
-    return files
-
-
 CONFIG = """
 apiVersion: secret-manager.microscaler.io/v1alpha1
 kind: SecretManagerConfig
@@ -61,163 +52,304 @@ metadata: {name: bench}
 spec:
   sourceRef: {kind: Git, url: "URL", branch: main}
   provider: {type: local}
-  secrets: {environment: prod, basePath: microservices}
+  secrets: {environment: prod, basePath: services}
   configs: {enabled: true}
+"""
+# The whole-process runs: a new interpreter pays its imports, as a cold function does.
+OURS_SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+from core.config import parse_config_text
+from core.discover import discover
+from core.git_fetch import fetch_commit
+cfg = parse_config_text({config!r}, "bench.yaml")[0]
+src = fetch_commit({url!r}, "main")
+paths = [p for svc in discover(cfg, src) for p in svc.files]
+src.prefetch(paths)
+print(sum(len(src.read(p)) for p in paths), src.stats["objects"], src.stats["blobs"])
+"""
+GIT_SCRIPT = """set -e
+git clone -q --depth 1 --no-checkout --branch main "$1" "$2"
+git -C "$2" cat-file --batch < "$3" > /dev/null
+"""
+GIT_FILTER_SCRIPT = """set -e
+git clone -q --depth 1 --no-checkout --filter=blob:none --branch main "$1" "$2"
+xargs -a "$4" git -C "$2" ls-tree --object-only HEAD -- | git -C "$2" -c fetch.negotiationAlgorithm=noop \
+    fetch -q --no-tags --no-write-fetch-head --filter=blob:none --stdin origin
+git -C "$2" cat-file --batch < "$3" > /dev/null
 """
 
 
-def read_ours(src, cfg) -> int:
-    n = 0
-    for svc in discover(cfg, src):
-        for path in svc.files:
-            n += len(src.read(path))
-    return n
+def make_files(n_files: int, services: int = 100) -> dict[str, str]:
+    """`services` services with 2 config files per environment, then source-like filler
+    (50 files a directory) up to `n_files`."""
+    files: dict[str, str] = {}
+    for s in range(services):
+        base = f"services/svc{s:03d}/deployment-configuration/profiles"
+        for env in ENVS:
+            files[f"{base}/{env}/application.properties"] = f"db.url=jdbc:pg://{env}-{s}\npool=5\n"
+            files[f"{base}/{env}/application.config.yaml"] = f"replicas: {s % 5 + 1}\nservice: svc{s}-{env}\n"
+    i = 0
+    while len(files) < n_files:
+        s = i % services
+        k = i // services
+        files[f"services/svc{s:03d}/src/pkg{k // 50}/mod{k}.py"] = f"# module {i}\n" + "x = 1\n" * 10
+        i += 1
+    return files
 
 
-def read_checkout(root: Path, paths: list[str]) -> int:
-    return sum(len((root / p).read_bytes()) for p in paths)
+def batch_total(out: bytes) -> int:
+    """Content bytes in `git cat-file --batch` output (headers ``<id> <type> <size>``)."""
+    total = pos = 0
+    while pos < len(out):
+        end = out.index(b"\n", pos)
+        size = int(out[pos:end].split()[2])
+        total += size
+        pos = end + 1 + size + 1
+    return total
 
 
-def timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return (time.perf_counter() - t) * 1000
+# --- in-process methods ----------------------------------------------------------------
+def ours_read(url: str, cfg, *, cache_dir: str | None = None, before: str | None = None) -> tuple[int, dict]:  # noqa: ANN001
+    from core.discover import discover
+    from core.git_fetch import fetch_commit
+
+    with fetch_commit(url, "main", cache_dir=cache_dir) as src:
+        changed = src.changed_paths(before) if before else None
+        paths = [p for svc in discover(cfg, src, changed) for p in svc.files]
+        src.prefetch(paths)
+        return sum(len(src.read(p)) for p in paths), src.stats
+
+
+def git_read(url: str, dest: str, cat_input: bytes) -> int:
+    subprocess.run([GIT, "clone", "-q", "--depth", "1", "--no-checkout", "--branch", "main", url, dest],
+                   check=True)  # fmt: skip
+    out = subprocess.run(
+        [GIT, "-C", dest, "cat-file", "--batch"], input=cat_input, capture_output=True, check=True
+    )
+    return batch_total(out.stdout)
+
+
+def git_fetch_read(dest: str, cat_input: bytes) -> int:
+    subprocess.run([GIT, "-C", dest, "fetch", "-q", "--depth", "1", "origin", "main"], check=True)
+    rev = cat_input.replace(b"HEAD:", b"FETCH_HEAD:")
+    out = subprocess.run([GIT, "-C", dest, "cat-file", "--batch"], input=rev, capture_output=True, check=True)
+    return batch_total(out.stdout)
+
+
+def worker(args: argparse.Namespace) -> int:
+    """One in-process series in a fresh interpreter, so its peak RSS is its own."""
+    from core.config import parse_config_text
+
+    cfg = parse_config_text(CONFIG.replace("URL", args.url), "bench.yaml")[0]
+    cat_input = Path(args.cat).read_bytes()
+    scratch = Path(args.scratch)
+    samples: list[Sample] = []
+    for i in range(args.runs + 1):  # the first call warms imports and is not counted
+        if args.worker == "ours":
+            sample = timed(lambda: ours_read(args.url, cfg))
+        else:
+            dest = str(scratch / f"w{i}")
+            sample = timed(lambda dest=dest: git_read(args.url, dest, cat_input))
+            shutil.rmtree(dest)
+        if i:
+            samples.append(sample)
+    rss = peak_rss_mib()  # this interpreter's own peak (git children: see the process rows)
+    print(json.dumps([[s.wall_ms, s.cpu_ms, rss] for s in samples]))
+    return 0
+
+
+def in_process(kind: str, url: str, cat: Path, scratch: Path, runs: int, name: str) -> Series:
+    out = run_process([sys.executable, __file__, "--worker", kind, "--url", url, "--cat", str(cat),
+                       "--scratch", str(scratch), "--runs", str(runs)])  # fmt: skip
+    series = Series(name)
+    for wall, cpu, rss in json.loads(out.stdout):
+        series.add(Sample(wall, cpu, rss))
+    return series
+
+
+# --- one repository size ---------------------------------------------------------------
+def bench_size(server, base: Path, n_files: int, runs: int) -> dict:  # noqa: ANN001
+    from core.config import parse_config_text
+
+    files = make_files(n_files)
+    repo = server.make_repo(files)
+    url = repo.url
+    cfg = parse_config_text(CONFIG.replace("URL", url), "bench.yaml")[0]
+    expected, stats = ours_read(url, cfg)
+    from core.discover import discover
+    from core.git_fetch import fetch_commit
+
+    with fetch_commit(url, "main") as probe:
+        paths = [p for svc in discover(cfg, probe) for p in svc.files]
+    cat = base / f"cat-{n_files}"
+    cat.write_text("".join(f"HEAD:{p}\n" for p in paths))
+    ls = base / f"ls-{n_files}"
+    ls.write_text("".join(f"{p}\n" for p in paths))
+    cat_input = cat.read_bytes()
+    scratch = base / f"scratch-{n_files}"
+    scratch.mkdir()
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1"}
+
+    # Objects each side receives (one cold fetch each).
+    counts = {"ours": stats["objects"], "ours_blobs": stats["blobs"]}
+    for label, script in (("git", GIT_SCRIPT), ("git_filter", GIT_FILTER_SCRIPT)):
+        dest = scratch / label
+        run_process(["sh", "-c", script, "sh", url, str(dest), str(cat), str(ls)], env=env)
+        info = subprocess.run([GIT, "-C", str(dest), "count-objects", "-v"], capture_output=True, text=True)
+        counts[label] = int(
+            next(ln.split()[1] for ln in info.stdout.splitlines() if ln.startswith("in-pack"))
+        )
+        shutil.rmtree(dest)
+
+    ours_p = Series("ours: `python -c` fetch (trees) + discover + fetch 200 blobs + read")
+    git_p = Series("git: `git clone --depth 1 --no-checkout` + `git cat-file --batch` of the same files")
+    gitf_p = Series("git: `clone --filter=blob:none` + `ls-tree` + one `fetch` of the blob ids + `cat-file`")
+    script = OURS_SCRIPT.format(root=str(ROOT), config=CONFIG.replace("URL", url), url=url)
+    for i in range(runs):
+        out = ours_p.add(run_process([sys.executable, "-c", script], env=env)).stdout
+        assert int(out.split()[0]) == expected, "ours read different bytes"
+        for series, sh in ((git_p, GIT_SCRIPT), (gitf_p, GIT_FILTER_SCRIPT)):
+            dest = scratch / f"p{i}"
+            series.add(run_process(["sh", "-c", sh, "sh", url, str(dest), str(cat), str(ls)], env=env))
+            shutil.rmtree(dest)
+    assert git_read(url, str(scratch / "check"), cat_input) == expected, "git read different bytes"
+    shutil.rmtree(scratch / "check")
+
+    ours_i = in_process(
+        "ours",
+        url,
+        cat,
+        scratch,
+        runs,
+        "ours: `fetch_commit` + discover + prefetch + read, in a warm process",
+    )
+    git_i = in_process(
+        "git",
+        url,
+        cat,
+        scratch,
+        runs,
+        "git from Python: `subprocess` clone --depth 1 --no-checkout + cat-file --batch",
+    )
+
+    # Warm: one push changing one service's prod file; both hold the previous commit.
+    cache = scratch / "cache"
+    clone = scratch / "clone"
+    ours_read(url, cfg, cache_dir=str(cache))
+    git_read(url, str(clone), cat_input)
+    changed = paths[-1]
+    svc_dir = changed.rsplit("/", 1)[0]
+    svc_cat = "".join(f"HEAD:{p}\n" for p in paths if p.startswith(svc_dir + "/")).encode()
+    ours_w = Series("ours: fetch the new commit into the cache + tree diff + read the changed service")
+    git_w = Series("git: `git fetch --depth 1` into the previous clone + `cat-file` of the same files")
+    warm_objects = 0
+    before = repo.sha
+    for i in range(runs):
+        after = server.commit_files(repo, {changed: f"db.url=jdbc:pg://prod-{i}\npool=5\n"})
+
+        def ours_warm(before: str = before) -> None:
+            nonlocal warm_objects
+            _, st = ours_read(url, cfg, cache_dir=str(cache), before=before)
+            warm_objects = st["objects"]
+
+        ours_w.add(timed(ours_warm))
+        git_w.add(timed(lambda: git_fetch_read(str(clone), svc_cat)))
+        before = after
+    return {
+        "files": len(files), "paths": len(paths), "counts": counts, "warm_objects": warm_objects,
+        "process": [ours_p, git_p, gitf_p], "inproc": [ours_i, git_i], "warm": [ours_w, git_w],
+    }  # fmt: skip
+
+
+def report(results: list[dict], runs: int, sizes: str) -> str:
+    import dulwich
+
+    git_version = subprocess.run([GIT, "--version"], capture_output=True, text=True).stdout.strip()
+    out = [
+        "## Git fetch",
+        "",
+        "Fetching one commit and reading the files a SecretManagerConfig selects (200 of them: 100",
+        "services × 2 prod files), ours against the git CLI doing the same work, from the same",
+        "`git daemon` on 127.0.0.1, alternating in one run. Ours: commit + trees without blobs",
+        "(`filter blob:none`, protocol v2), discovery on the trees, then the selected blobs by id in",
+        "one request. Git is handed the list of paths; ours finds it by discovery.",
+        "",
+        f"- Command: `.venv/bin/python bench/bench_git_fetch.py --files {sizes} --runs {runs}`",
+        f"- Machine: {machine()}; dulwich {'.'.join(map(str, dulwich.__version__))}; {git_version}",
+        "- Peak RSS: whole processes, the largest process of the run (for git, the largest of",
+        "  clone, index-pack, fetch, cat-file); in-process rows, the Python process itself (the git",
+        "  children it runs are in the whole-process rows).",
+        "",
+    ]
+    for r in results:
+        c = r["counts"]
+        ours_p, git_p, gitf_p = r["process"]
+        out += [
+            f"### {r['files']:,} files",
+            "",
+            f"Objects received: ours {c['ours']:,} (1 commit, {c['ours'] - 1 - c['ours_blobs']:,} trees, "
+            f"{c['ours_blobs']} blobs = the {r['paths']} files read); `git clone --depth 1 --no-checkout` "
+            f"{c['git']:,}; `--filter=blob:none` + blob fetch {c['git_filter']:,}.",
+            "",
+            TABLE_HEAD,
+            "|---|---|---|---|---|",
+            "| **whole processes, cold** | | | | |",
+            *(s.row() for s in r["process"]),
+            "| **in-process, cold** | | | | |",
+            *(s.row() for s in r["inproc"]),
+            f"| **in-process, warm: one push, one service changed (ours received {r['warm_objects']} objects)** | | | | |",
+            *(s.row() for s in r["warm"]),
+            "",
+            verdict(ours_p, git_p, "whole processes: ours fetch+read vs `git clone --depth 1 --no-checkout` + cat-file"),
+            verdict(ours_p, gitf_p, "whole processes: ours vs git's blob:none clone + batched blob fetch + cat-file"),
+            verdict(*r["inproc"], "in-process: ours vs git subprocesses called from Python"),
+            verdict(*r["warm"], "in-process warm push: ours (cache) vs `git fetch --depth 1` + cat-file"),
+            "",
+        ]  # fmt: skip
+    return "\n".join(out)
+
+
+def verdict(ours: Series, git: Series, what: str) -> str:
+    ratio = ours.median_ms / git.median_ms
+    mem = (
+        f"; peak RSS {ours.rss_mib:.0f} vs {git.rss_mib:.0f} MiB ({ours.rss_mib / git.rss_mib:.1f}×)"
+        if git.rss_mib
+        else ""
+    )
+    return (f"- {what}: median {ours.median_ms:.0f} vs {git.median_ms:.0f} ms, ours/git = **{ratio:.2f}×** "
+            f"({'faster' if ratio < 1 else 'slower'}){mem}.")  # fmt: skip
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--files", type=int, default=2000)
+    ap.add_argument("--files", default="2000,20000,100000")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--write-doc", help="replace the '## Git fetch' section of this Markdown file")
+    ap.add_argument("--worker", choices=("ours", "git"), help=argparse.SUPPRESS)
+    ap.add_argument("--url", help=argparse.SUPPRESS)
+    ap.add_argument("--cat", help=argparse.SUPPRESS)
+    ap.add_argument("--scratch", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker:
+        return worker(args)
+    from tests.support.git_server import GitServer
 
     base = Path(tempfile.mkdtemp(prefix="bench-git-"))
     (base / "srv").mkdir()
     server = GitServer(base / "srv").start()
     try:
-        files = make_files(args.files)
-        repo = server.make_repo(files)
-        for k in range(4):  # a little history, like a real repository
-            server.commit_files(repo, {f"microservices/svc0{k}/README.md": f"v{k}\n"})
-        cfg = parse_config_text(CONFIG.replace("URL", repo.url), "bench.yaml")[0]
-        probe = fetch_commit(repo.url, "main")
-        paths = [p for svc in discover(cfg, probe) for p in svc.files]
-        expected = read_ours(probe, cfg)
-
-        rows: dict[str, list[float]] = {k: [] for k in (
-            "ours cold (memory)", "git clone --depth 1 cold",
-            "ours warm (cache, 1 new commit)", "git fetch --depth 1 + reset warm (1 new commit)",
-            "ours warm (cache, no new commit)")}  # fmt: skip
-        objects_cold = objects_warm = 0
-        for run in range(args.runs):
-            # --- cold
-            def ours_cold() -> None:
-                src = fetch_commit(repo.url, "main")
-                assert read_ours(src, cfg) == expected
-
-            rows["ours cold (memory)"].append(timed(ours_cold))
-            clone = base / f"clone{run}"
-
-            def git_cold() -> None:
-                subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", "main", repo.url, str(clone)],
-                               check=True)  # fmt: skip
-                assert read_checkout(clone, paths) == expected
-
-            rows["git clone --depth 1 cold"].append(timed(git_cold))
-            cache = base / f"cache{run}"
-            src = fetch_commit(repo.url, "main", cache_dir=str(cache))
-            objects_cold = src.stats["objects"]
-            src.close()
-            # --- one new commit: one service's prod file changes
-            new = f"db.url=jdbc:pg://prod-{run}-new\npool=5\n"
-            server.commit_files(repo, {paths[0]: new})
-            expected = expected - len(files[paths[0]]) + len(new)
-            files[paths[0]] = new
-
-            def ours_warm() -> None:
-                nonlocal objects_warm
-                with fetch_commit(repo.url, "main", cache_dir=str(cache)) as s:
-                    objects_warm = s.stats["objects"]
-                    assert read_ours(s, cfg) == expected
-
-            rows["ours warm (cache, 1 new commit)"].append(timed(ours_warm))
-
-            def git_warm() -> None:
-                subprocess.run(
-                    ["git", "-C", str(clone), "fetch", "-q", "--depth", "1", "origin", "main"], check=True
-                )
-                subprocess.run(["git", "-C", str(clone), "reset", "-q", "--hard", "FETCH_HEAD"], check=True)
-                assert read_checkout(clone, paths) == expected
-
-            rows["git fetch --depth 1 + reset warm (1 new commit)"].append(timed(git_warm))
-
-            def ours_same() -> None:
-                with fetch_commit(repo.url, "main", cache_dir=str(cache)) as s:
-                    assert read_ours(s, cfg) == expected
-
-            rows["ours warm (cache, no new commit)"].append(timed(ours_same))
-            shutil.rmtree(clone)
-            shutil.rmtree(cache)
-
-        # End to end in a fresh interpreter (what a cold function pays: imports included).
-        script = (
-            "import sys; sys.path.insert(0, {!r})\n"
-            "from core.git_fetch import fetch_commit\n"
-            "from core.discover import discover\n"
-            "from core.config import parse_config_text\n"
-            "cfg = parse_config_text({!r}, 'b.yaml')[0]\n"
-            "s = fetch_commit({!r}, 'main')\n"
-            "sum(len(s.read(p)) for v in discover(cfg, s) for p in v.files)\n"
-        ).format(str(ROOT), CONFIG.replace("URL", repo.url), repo.url)
-        proc_ours, proc_git = [], []
-        for run in range(args.runs):
-            proc_ours.append(timed(lambda: subprocess.run([sys.executable, "-c", script], check=True)))
-            clone = base / f"pclone{run}"
-            proc_git.append(timed(lambda clone=clone: subprocess.run(
-                ["git", "clone", "-q", "--depth", "1", repo.url, str(clone)], check=True)))  # fmt: skip
-            shutil.rmtree(clone)
-        rows["ours cold, new python process (imports included)"] = proc_ours
-        rows["git clone --depth 1 process (checkout, no read)"] = proc_git
+        results = []
+        for n in (int(x) for x in args.files.split(",")):
+            results.append(bench_size(server, base, n, args.runs))
+            print(f"done: {n} files", file=sys.stderr)
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
-
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    import dulwich
-
-    git_version = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
-    print("## Git fetch\n")
-    print("Fetching one commit of a repository and reading the files a SecretManagerConfig selects:")
-    print("our dulwich fetch (depth 1, objects in memory or in a warm cache, files read from tree")
-    print("objects, no checkout) against the git CLI (`git clone --depth 1`, checkout, read from disk).\n")
-    print(f"- Command: `.venv/bin/python bench/bench_git_fetch.py --files {args.files} --runs {args.runs}`")
-    print(f"- Machine: {os.cpu_count()} CPUs (`nproc` {len(os.sched_getaffinity(0))}), {cpu}; "
-          f"Python {platform.python_version()}; dulwich {'.'.join(map(str, dulwich.__version__))}; "
-          f"{git_version}")  # fmt: skip
-    print(
-        f"- Repository: {len(files)} files, 5 commits, served by `git daemon` on 127.0.0.1; "
-        f"the config selects {len(paths)} files (40 services × 2 files, prod)."
-    )
-    print(f"- Objects received: {objects_cold} cold, {objects_warm} warm (one changed file).\n")
-    print(f"| method | median of {args.runs} | min |")
-    print("|---|---|---|")
-    for name, values in rows.items():
-        print(f"| {name} | {statistics.median(values):.0f} ms | {min(values):.0f} ms |")
-    ours, git = (
-        statistics.median(rows["ours cold (memory)"]),
-        statistics.median(rows["git clone --depth 1 cold"]),
-    )
-    wo = statistics.median(rows["ours warm (cache, 1 new commit)"])
-    wg = statistics.median(rows["git fetch --depth 1 + reset warm (1 new commit)"])
-    print(f"\nCold: {git / ours:.1f}x faster than `git clone --depth 1` (writing {len(files)} small files "
-          f"dominates git's time; we write none). Warm: {wg / wo:.1f}x faster than `git fetch` + "
-          "`reset --hard`; on loopback our warm time is mostly git daemon's shallow negotiation, and "
-          f"the cache's gain is in bytes: {objects_warm} objects instead of {objects_cold}, which is "
-          "what counts over a real network. A function has no git binary anyway.")  # fmt: skip
+    text = report(results, args.runs, args.files)
+    print(text)
+    if args.write_doc:
+        write_section(Path(args.write_doc), "Git fetch", text)
     return 0
 
 

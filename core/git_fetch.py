@@ -145,7 +145,12 @@ class GitCommitSource(SourceTree):
             d = stack.pop()
             out.append(d)
             tree = self._tree(d)
-            subdirs = sorted(n for n, mode, _ in self._entries(tree) if stat.S_ISDIR(mode) and n != ".git")
+            # Filter on the mode before decoding names: most entries of a big tree are files.
+            subdirs = sorted(
+                e.path.decode("utf-8", "surrogateescape")
+                for e in tree.iteritems()
+                if stat.S_ISDIR(e.mode) and e.path != b".git"
+            )
             stack.extend(f"{d}/{n}" if d else n for n in reversed(subdirs))
         return out
 
@@ -252,6 +257,103 @@ class GitCommitSource(SourceTree):
 
 def _parent(path: str) -> str:
     return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+# --- an in-memory store that parses an object only when it is read ---------------------
+def _unpack_pack(read_all: Callable[[int], bytes], external: Callable[[bytes], tuple[int, bytes]]) -> dict[bytes, tuple[int, bytes]]:  # fmt: skip
+    """Every object of a received pack as ``{hex id: (type number, raw bytes)}``, deltas
+    applied. Objects are not parsed: a tree is parsed when discovery walks it, a blob when
+    it is read. `external` looks up a delta base that is not in the pack (a thin pack)."""
+    import hashlib
+
+    from dulwich.objects import object_header
+    from dulwich.pack import OFS_DELTA, REF_DELTA, PackStreamReader, apply_delta
+
+    by_offset: dict[int, tuple[int, bytes]] = {}
+    by_id: dict[bytes, tuple[int, bytes]] = {}
+    pending: list[tuple[int, int | bytes, bytes]] = []  # (offset, base, delta)
+
+    def add(offset: int, type_num: int, raw: bytes) -> None:
+        sha = hashlib.sha1(object_header(type_num, len(raw)) + raw).hexdigest().encode()  # noqa: S324 - Git object ids are SHA-1
+        by_offset[offset] = by_id[sha] = (type_num, raw)
+
+    def base_of(ref: int | bytes) -> tuple[int, bytes] | None:
+        if isinstance(ref, int):
+            return by_offset.get(ref)
+        hex_id = ref.hex().encode()
+        return by_id.get(hex_id) or external(hex_id)
+
+    reader = PackStreamReader(hashlib.sha1, read_all)
+    for obj in reader.read_objects():
+        data = b"".join(obj.decomp_chunks)
+        if obj.pack_type_num == OFS_DELTA:
+            pending.append((obj.offset, obj.offset - obj.delta_base, data))
+        elif obj.pack_type_num == REF_DELTA:
+            pending.append((obj.offset, obj.delta_base, data))
+        else:
+            add(obj.offset, obj.pack_type_num, data)
+    while pending:  # bases usually come first; a chain in another order takes more rounds
+        waiting = []
+        for offset, ref, delta in pending:
+            base = base_of(ref)
+            if base is None:
+                waiting.append((offset, ref, delta))
+            else:
+                add(offset, base[0], b"".join(apply_delta(base[1], delta)))
+        if len(waiting) == len(pending):
+            raise LookupError(f"{len(waiting)} delta(s) in the received pack have no base: not found")
+        pending = waiting
+    return by_id
+
+
+class _RawMemoryStore:
+    """Mixed into dulwich's MemoryObjectStore: received packs are kept as raw bytes and an
+    object is parsed only when it is read, so a fetch costs inflating the pack and not
+    building (and copying) a Python object per tree and blob."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._raw: dict[bytes, tuple[int, bytes]] = {}
+
+    def __contains__(self, sha: bytes) -> bool:
+        return sha in self._raw or super().__contains__(sha)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._raw
+        yield from super().__iter__()
+
+    def get_raw(self, name: bytes) -> tuple[int, bytes]:
+        raw = self._raw.get(name)
+        return raw if raw is not None else super().get_raw(name)
+
+    def __getitem__(self, name: bytes) -> Any:
+        raw = self._raw.get(name)
+        if raw is None:
+            return super().__getitem__(name)
+        from dulwich.objects import ShaFile
+
+        return ShaFile.from_raw_string(raw[0], raw[1], sha=name)
+
+    def add_thin_pack(self, read_all: Callable[[int], bytes], read_some: Any, progress: Any = None) -> None:
+        def external(sha: bytes) -> tuple[int, bytes] | None:
+            try:
+                return self.get_raw(sha)
+            except KeyError:
+                return None
+
+        self._raw.update(_unpack_pack(read_all, external))
+
+
+def _memory_repo() -> Any:
+    from dulwich.object_store import MemoryObjectStore
+    from dulwich.repo import MemoryRepo
+
+    class Store(_RawMemoryStore, MemoryObjectStore):
+        pass
+
+    repo = MemoryRepo()
+    repo.object_store = Store()
+    return repo
 
 
 # --- transports ------------------------------------------------------------------------
@@ -461,15 +563,13 @@ class _Fetcher:
 
     # -- stores -------------------------------------------------------------------------
     def _open_repo(self, cache_dir: str | None) -> Any:
-        from dulwich.repo import MemoryRepo
-
         if not cache_dir:
-            return MemoryRepo()
+            return _memory_repo()
         try:
             return self._open_disk_repo(cache_dir)
         except OSError:  # an unusable cache directory (read-only, full): work in memory
             self.cache_path = None
-            return MemoryRepo()
+            return _memory_repo()
 
     def _open_disk_repo(self, cache_dir: str) -> Any:
         from dulwich.repo import Repo
