@@ -43,8 +43,9 @@ import re
 import shutil
 import stat
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from core.errors import SourceError
@@ -93,6 +94,48 @@ def user_cache_dir() -> str | None:
     return os.path.join(base, "secret-manager-functions", "git")
 
 
+class _Listing(NamedTuple):
+    """What discovery needs of one tree: subdirectories and regular files by name."""
+
+    dirs: dict[str, bytes]
+    subdirs: tuple[str, ...]  # sorted, without ".git"
+    files: dict[str, bytes]
+
+
+#: Listings of trees already parsed in this process, by tree id (trees never change): a warm
+#: function instance or ``serve`` walks an unchanged directory without reading its tree again.
+#: Bounded by the number of entries held (about 100,000 files' worth).
+_LISTINGS: OrderedDict[bytes, _Listing] = OrderedDict()
+_LISTINGS_MAX_ENTRIES = 150_000
+_listings_size = 0
+_listings_guard = threading.Lock()
+
+
+def _listing(store: Any, sha: bytes) -> _Listing:
+    global _listings_size
+    with _listings_guard:
+        found = _LISTINGS.get(sha)
+        if found is not None:
+            _LISTINGS.move_to_end(sha)
+            return found
+    dirs: dict[str, bytes] = {}
+    files: dict[str, bytes] = {}
+    for entry in store[sha].iteritems():
+        if stat.S_ISDIR(entry.mode):
+            dirs[entry.path.decode("utf-8", "surrogateescape")] = entry.sha
+        elif stat.S_ISREG(entry.mode):
+            files[entry.path.decode("utf-8", "surrogateescape")] = entry.sha
+    listing = _Listing(dirs, tuple(sorted(n for n in dirs if n != ".git")), files)
+    with _listings_guard:
+        if sha not in _LISTINGS:
+            _LISTINGS[sha] = listing
+            _listings_size += len(dirs) + len(files) + 1
+            while _listings_size > _LISTINGS_MAX_ENTRIES and len(_LISTINGS) > 1:
+                _, old = _LISTINGS.popitem(last=False)
+                _listings_size -= len(old.dirs) + len(old.files) + 1
+    return listing
+
+
 class GitCommitSource(SourceTree):
     """One commit of a remote repository, read from its tree objects (no checkout)."""
 
@@ -106,34 +149,21 @@ class GitCommitSource(SourceTree):
         self.tip = tip
         obj = fetcher.repo[commit.encode()]
         self._root = obj.tree
-        self._trees: dict[str, Any] = {}
+        self._trees: dict[str, _Listing | None] = {}
 
     # -- SourceTree ---------------------------------------------------------------------
-    def _tree(self, path: str) -> Any | None:
+    def _tree(self, path: str) -> _Listing | None:
         path = path.strip("/")
         if path in self._trees:
             return self._trees[path]
-        store = self._f.repo.object_store
         if not path:
-            tree = store[self._root]
+            tree: _Listing | None = _listing(self._f.repo.object_store, self._root)
         else:
             parent = self._tree(_parent(path))
-            tree = None
-            if parent is not None:
-                name = path.rsplit("/", 1)[-1].encode("utf-8", "surrogateescape")
-                try:
-                    mode, sha = parent[name]
-                except KeyError:
-                    mode = sha = None
-                if mode is not None and stat.S_ISDIR(mode):
-                    tree = store[sha]
+            sha = parent.dirs.get(path.rsplit("/", 1)[-1]) if parent is not None else None
+            tree = _listing(self._f.repo.object_store, sha) if sha is not None else None
         self._trees[path] = tree
         return tree
-
-    @staticmethod
-    def _entries(tree: Any) -> Iterator[tuple[str, int, bytes]]:
-        for entry in tree.iteritems():
-            yield entry.path.decode("utf-8", "surrogateescape"), entry.mode, entry.sha
 
     def walk_dirs(self, under: str = "") -> list[str]:
         under = under.strip("/")
@@ -145,32 +175,20 @@ class GitCommitSource(SourceTree):
             d = stack.pop()
             out.append(d)
             tree = self._tree(d)
-            # Filter on the mode before decoding names: most entries of a big tree are files.
-            subdirs = sorted(
-                e.path.decode("utf-8", "surrogateescape")
-                for e in tree.iteritems()
-                if stat.S_ISDIR(e.mode) and e.path != b".git"
-            )
-            stack.extend(f"{d}/{n}" if d else n for n in reversed(subdirs))
+            assert tree is not None
+            stack.extend(f"{d}/{n}" if d else n for n in reversed(tree.subdirs))
         return out
 
     def list_files(self, directory: str) -> list[str]:
         tree = self._tree(directory)
-        if tree is None:
-            return []
         # Regular files only: symlinks and submodules are never followed.
-        return sorted(n for n, mode, _ in self._entries(tree) if stat.S_ISREG(mode))
+        return sorted(tree.files) if tree is not None else []
 
     def _blob_id(self, path: str) -> bytes | None:
         """The blob id of the regular file `path`, or None when there is none."""
         path = path.strip("/")
         tree = self._tree(_parent(path))
-        name = path.rsplit("/", 1)[-1].encode("utf-8", "surrogateescape")
-        try:
-            mode, sha = tree[name] if tree is not None else (None, None)
-        except KeyError:
-            return None
-        return sha if mode is not None and stat.S_ISREG(mode) else None
+        return tree.files.get(path.rsplit("/", 1)[-1]) if tree is not None else None
 
     def prefetch(self, paths: Iterable[str]) -> None:
         """Fetch the blobs of `paths` not held yet, in one request (unknown paths are left
