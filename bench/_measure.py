@@ -55,9 +55,14 @@ class Series:
         return max(s.rss_mib for s in self.samples)
 
     def row(self, *extra: str) -> str:
-        cells = [self.name, f"{self.median_ms:.0f} ms", f"{self.min_ms:.0f} ms", f"{self.cpu_ms:.0f} ms"]
+        cells = [self.name, ms(self.median_ms), ms(self.min_ms), ms(self.cpu_ms)]
         rss = f"{self.rss_mib:.1f} MiB" if self.rss_mib else "–"
         return "| " + " | ".join([*cells, rss, *extra]) + " |"
+
+
+def ms(value: float) -> str:
+    """Milliseconds with the precision the size calls for (per-file rows are sub-ms)."""
+    return f"{value:.2f} ms" if value < 10 else f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
 
 
 TIME = "/usr/bin/time"

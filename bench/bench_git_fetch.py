@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _measure import TABLE_HEAD, Sample, Series, machine, peak_rss_mib, run_process, timed, write_section
+from _measure import TABLE_HEAD, Sample, Series, machine, ms, peak_rss_mib, run_process, timed, write_section
 
 GIT = shutil.which("git") or "git"
 ENVS = ("dev", "staging", "prod")
@@ -307,7 +307,30 @@ def report(results: list[dict], runs: int, sizes: str) -> str:
             verdict(*r["warm"], "in-process warm push: ours (cache) vs `git fetch --depth 1` + cat-file"),
             "",
         ]  # fmt: skip
+    out += targets(results)
     return "\n".join(out)
+
+
+def targets(results: list[dict]) -> list[str]:
+    """Issue #15's targets, checked against this run's figures (never hand-written)."""
+    lines = ["### Against the targets of issue #15", ""]
+    for r in results:
+        ours, git = r["process"][0], r["process"][1]
+        ratio, mem = ours.median_ms / git.median_ms, ours.rss_mib / git.rss_mib
+        c = r["counts"]
+        if r["files"] == 20_000:
+            lines += [
+                f"- 20,000 files, no blob fetched that is not read: **{'met' if c['ours_blobs'] == r['paths'] else 'NOT met'}**"
+                f" ({c['ours_blobs']} blobs fetched, {r['paths']} files read).",
+                f"- 20,000 files, whole-process median ≤ 1.0× `git clone --depth 1 --no-checkout` + read: "
+                f"**{'met' if ratio <= 1.0 else 'NOT met'}** ({ratio:.2f}×).",
+                f"- 20,000 files, peak RSS within 2× of git's: **{'met' if mem <= 2.0 else 'NOT met'}** "
+                f"({ours.rss_mib:.0f} vs {git.rss_mib:.0f} MiB, {mem:.1f}×).",
+            ]  # fmt: skip
+        if r["files"] == 100_000:
+            lines.append(f"- 100,000 files, faster than git's clone (whole processes): "
+                         f"**{'met' if ratio < 1.0 else 'NOT met'}** ({ratio:.2f}×).")  # fmt: skip
+    return lines + [""] if len(lines) > 2 else []
 
 
 def verdict(ours: Series, git: Series, what: str) -> str:
@@ -317,7 +340,7 @@ def verdict(ours: Series, git: Series, what: str) -> str:
         if git.rss_mib
         else ""
     )
-    return (f"- {what}: median {ours.median_ms:.0f} vs {git.median_ms:.0f} ms, ours/git = **{ratio:.2f}×** "
+    return (f"- {what}: median {ms(ours.median_ms)} vs {ms(git.median_ms)}, ours/git = **{ratio:.2f}×** "
             f"({'faster' if ratio < 1 else 'slower'}){mem}.")  # fmt: skip
 
 

@@ -107,6 +107,7 @@ class _Listing(NamedTuple):
 #: Bounded by the number of entries held (about 100,000 files' worth).
 _LISTINGS: OrderedDict[bytes, _Listing] = OrderedDict()
 _LISTINGS_MAX_ENTRIES = 150_000
+_TREE = 2  # Git's object type number for trees
 _listings_size = 0
 _listings_guard = threading.Lock()
 
@@ -118,13 +119,20 @@ def _listing(store: Any, sha: bytes) -> _Listing:
         if found is not None:
             _LISTINGS.move_to_end(sha)
             return found
+    from dulwich.objects import parse_tree
+
+    type_num, raw = store.get_raw(sha)
+    if type_num != _TREE:
+        raise SourceError(f"object {sha.decode()} is not a tree")
     dirs: dict[str, bytes] = {}
     files: dict[str, bytes] = {}
-    for entry in store[sha].iteritems():
-        if stat.S_ISDIR(entry.mode):
-            dirs[entry.path.decode("utf-8", "surrogateescape")] = entry.sha
-        elif stat.S_ISREG(entry.mode):
-            files[entry.path.decode("utf-8", "surrogateescape")] = entry.sha
+    # The raw tree through dulwich's C parser: no Tree object, one pass over the entries.
+    for name, mode, entry_sha in parse_tree(raw, 20):
+        kind = mode & 0o170000
+        if kind == 0o040000:
+            dirs[name.decode("utf-8", "surrogateescape")] = entry_sha
+        elif kind == 0o100000:
+            files[name.decode("utf-8", "surrogateescape")] = entry_sha
     listing = _Listing(dirs, tuple(sorted(n for n in dirs if n != ".git")), files)
     with _listings_guard:
         if sha not in _LISTINGS:
