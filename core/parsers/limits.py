@@ -30,7 +30,7 @@ import yaml
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 100_000
-MAX_ALIAS_NODES = 10_000
+MAX_ALIAS_NODES = 2_000  # `<<: *defaults` of 20 keys, 100 times; a 4-level 9x bomb is 6,561
 MAX_INT_DIGITS = 1_000
 
 try:  # libyaml's event parser when present (fast); the pure-Python one is iterative too

@@ -86,7 +86,7 @@ def metadata_marker(key: str, value: str) -> bool:
     """True if a parsed plaintext entry is a remnant of sops encryption: an ENC value (also
     reached through escapes the byte test cannot see) or a metadata key (`sops`, `sops.mac`,
     `sops_lastmodified`, `sops[0]`...)."""
-    if ENC_MARKER in value:
+    if ENC_MARKER in value or ENC_MARKER in key:
         return True
     if key == "sops" or key.startswith("sops["):
         return True

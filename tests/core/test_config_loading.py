@@ -49,7 +49,7 @@ BOMB = "".join(
         (GOOD + "".join("  " * i + "k:\n" for i in range(1, 200)), 75, "deeper than"),
         (GOOD + "  n: " + "9" * 5000 + "\n", 12, "digits"),
         (GOOD + "  ? [a, b]\n  : 1\n", 12, "keys must be scalars"),
-        (BOMB + GOOD, 5, "aliases"),
+        (BOMB + GOOD, 4, "aliases"),
         ("a: &a [*a]\n", 1, "recursive"),
     ],
     ids=[

@@ -53,3 +53,31 @@ def test_yaml_merge_keys_print_as_sops_does_and_sync_merged(
     assert out.b_errors == []
     assert {"b/dev/svc.host", "b/dev/svc.port", "b/dev/other.extra"} <= out.b_names
     assert not any(n.startswith(("b/dev/svc.__", "b/dev/other.__")) for n in out.b_names)
+
+
+BINARY = b"ab\xff\xfe\ncd\xe9\n\xef\xbf\xbd end"
+INI = "; top one\n# top two\n[db]\n# c1\n# c2\n## c3\n;; c4\n#c5\nuser = admin\n  # indented\nk2 = v\n"
+
+
+def test_binary_data_as_dotenv_and_json_matches_sops(sops: Sops, age_keys: list[AgeKey]) -> None:
+    """Non-UTF-8 binary data: dotenv escapes the newline; JSON writes the escape \\ufffd for
+    each invalid byte and keeps a real U+FFFD as it is, exactly as sops."""
+    name = "blob.bin"
+    data = sops.encrypt(name, BINARY, recipients=age_keys[:1])
+    for out_type in ("dotenv", "json", "yaml", "binary"):
+        theirs = sops.decrypt(name, data, keys=age_keys[:1], output_type=out_type)
+        assert theirs.rc == 0
+        assert _ours(data, name, age_keys[0], out_type) == theirs.out, out_type
+    assert b"\\ufffd" in _ours(data, name, age_keys[0], "json")
+    assert _ours(data, name, age_keys[0], "dotenv").count(b"\n") == 1
+
+
+def test_ini_comments_as_yaml_match_sops(sops: Sops, age_keys: list[AgeKey]) -> None:
+    """Multi-line INI comment blocks: no doubled '#' in YAML output."""
+    name = "app.ini"
+    data = sops.encrypt(name, INI, recipients=age_keys[:1])
+    for out_type in ("yaml", "ini", "json"):
+        theirs = sops.decrypt(name, data, keys=age_keys[:1], output_type=out_type)
+        assert theirs.rc == 0
+        assert _ours(data, name, age_keys[0], out_type) == theirs.out, out_type
+    assert b"##" not in _ours(data, name, age_keys[0], "yaml").replace(b"## c3", b"")

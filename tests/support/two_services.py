@@ -29,6 +29,7 @@ CONFIG_FILES = "    files: [application.properties, application.config.yaml, app
 
 @dataclass
 class Outcome:
+    root: Path
     report: Report
     a_expected: set[str]
     a_names: set[str]
@@ -79,6 +80,7 @@ def run_two_services(
     names = set(LocalSecretStore(str(db)).names()) | set(LocalConfigStore(str(db)).names())
     b_errors = [e for e in report.errors if e.get("service") == "b"]
     return Outcome(
+        root,
         report,
         {"a/dev/a.port"} | (set() if require_encrypted else {"a/dev/A_PASSWORD"}),
         {n for n in names if n.startswith("a/")},

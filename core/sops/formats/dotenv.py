@@ -73,7 +73,7 @@ def emit(branches: list[Branch]) -> bytes:
         if isinstance(v, str):
             val = _enc(v.replace("\n", "\\n"))
         elif isinstance(v, bytes):
-            val = v
+            val = v.replace(b"\n", b"\\n")  # as sops: binary data stays on one line
         else:
             val = _enc(val_to_string(v))
         out.append(_enc(k) + b"=" + val + b"\n")

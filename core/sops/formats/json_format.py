@@ -80,15 +80,17 @@ _ESC.update({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028"
 
 
 def go_json_string(s: str | bytes) -> str:
+    """encoding/json string: each byte that is not valid UTF-8 becomes the escape backslash-ufffd
+    (Go's encodeState.string), while a real U+FFFD in the text stays a raw character."""
     if isinstance(s, bytes):
-        s = s.decode("utf-8", "replace")
-    elif any("\udc80" <= c <= "\udcff" for c in s):
-        s = s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        s = s.decode("utf-8", "surrogateescape")
     out = ['"']
     for c in s:
         e = _ESC.get(c)
         if e is not None:
             out.append(e)
+        elif "\udc80" <= c <= "\udcff":  # an undecodable byte kept by surrogateescape
+            out.append("\\ufffd")
         elif c < " ":
             out.append(f"\\u{ord(c):04x}")
         else:

@@ -203,8 +203,16 @@ def _key_text(k: Any) -> str:
 
 
 def _comment(text: str, indent: int, out: list[str]) -> None:
-    for ln in text.split("\n"):
-        out.append(" " * indent + "#" + ln + "\n")
+    """sops sets HeadComment "#" + value; go-yaml's write_comment then starts every further
+    line that does not begin with '#' with "# " (multi-line comments come from INI files,
+    whose later comment lines keep their own '#' or ';'), and writes empty lines bare."""
+    for i, ln in enumerate(text.split("\n")):
+        if i == 0:
+            out.append(" " * indent + "#" + ln + "\n")
+        elif not ln:
+            out.append("\n")
+        else:
+            out.append(" " * indent + (ln if ln.startswith("#") else "# " + ln) + "\n")
 
 
 def _is_empty(v: Any) -> bool:
