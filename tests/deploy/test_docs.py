@@ -191,3 +191,14 @@ def test_azure_steps(tmp_path: Path) -> None:
             pytest.fail(f"docs/azure.md: unexpected command {cmd!r}")
     assert tf["variable"]["webhook_secret_name"]["default"] in names
     assert tf["variable"]["fingerprint_key_name"]["default"] not in names  # made by the first run
+
+
+def test_every_publish_command_in_the_readme_and_docs_names_group_and_app() -> None:
+    """Blocker (Azure): the README's publish command lacked -g/-n."""
+    found = 0
+    for path in (ROOT / "README.md", ROOT / "docs" / "azure.md"):
+        for cmd in re.findall(r"az functionapp deployment source config-zip[^`\n]*", path.read_text()):
+            flags = _flags(argv(cmd))
+            assert flags.get("-g") and flags.get("-n") and flags.get("--src"), f"{path.name}: {cmd}"
+            found += 1
+    assert found >= 2
