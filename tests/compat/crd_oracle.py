@@ -21,7 +21,28 @@ from typing import Any
 import jsonschema
 import yaml
 
-CRDS = Path(__file__).parent / "controller_docs" / "crds"
+
+def corpus_dir() -> Path | None:
+    """Where the controller's documents and CRDs are, if this machine has them.
+
+    They are the controller's material, fetched from its repositories, so the project does not
+    commit them (workplace rule for fetched material): they live outside the repository, in
+    `$SMF_CONTROLLER_CORPUS` or the shared folder beside the checkout
+    (`../shared/compat/controller_docs`). tests/compat/CORPUS.md says what they hold.
+    """
+    import os
+
+    for candidate in (
+        os.environ.get("SMF_CONTROLLER_CORPUS"),
+        Path(__file__).resolve().parents[2].parent / "shared" / "compat" / "controller_docs",
+    ):
+        if candidate and (Path(candidate) / "crds").is_dir():
+            return Path(candidate)
+    return None
+
+
+CORPUS = corpus_dir()
+CRDS = CORPUS / "crds" if CORPUS else None
 
 _OBJECT_META: dict[str, Any] = {
     "type": "object",

@@ -15,14 +15,21 @@ import yaml
 
 from core.config import parse_config_text
 from core.errors import ConfigError
-from tests.compat.crd_oracle import CrdOracle
+from tests.compat.crd_oracle import CORPUS, CrdOracle
 
-DOCS = sorted((Path(__file__).parent / "controller_docs" / "documents").glob("*.yaml"))
-ORACLE = CrdOracle()
+pytestmark = pytest.mark.skipif(
+    CORPUS is None,
+    reason="the controller's documents are not on this machine (not committed: fetched material; "
+    "see tests/compat/CORPUS.md, set SMF_CONTROLLER_CORPUS)",
+)
+DOCS = sorted((CORPUS / "documents").glob("*.yaml")) if CORPUS else []
+ORACLE = CrdOracle() if CORPUS else None
 
 
 def _verdicts() -> tuple[list[Path], list[Path]]:
     valid, invalid = [], []
+    if ORACLE is None:
+        return valid, invalid
     for path in DOCS:
         (valid if not ORACLE.errors(yaml.safe_load(path.read_text())) else invalid).append(path)
     return valid, invalid
