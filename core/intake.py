@@ -470,7 +470,7 @@ def handle_delivery(
     decision = decide(headers, body, configs, secret=secret, queue=queue if send else None,
                       provider=provider, max_body=max_body)  # fmt: skip
     if isinstance(decision, Reject):
-        log.warning("webhook rejected", extra={"status": decision.status, "reason": decision.reason})
+        # (the caller logs the outcome once, with log_summary)
         return Outcome(decision.status, decision.body(), "rejected", decision=decision)
     if isinstance(decision, Ignore):
         return Outcome(decision.status, decision.body(), "ignored", decision=decision)

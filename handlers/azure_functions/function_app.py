@@ -1,46 +1,29 @@
-"""secret-manager-functions on Azure Functions (Python v2 programming model).
+"""secret-manager-functions on Azure Functions (Python v2 model): transport only.
 
-Three functions share one app:
-
-``webhook``  (HTTP ``POST /api/webhook``)
-    Verifies the Git host's signature (GitHub/GitLab/Bitbucket/Gitea/generic, see
-    core.webhook) and either syncs the pushed commit right away or, when the sync may not
-    finish within the host's delivery timeout (GitHub and GitLab wait 10 s), puts the
-    verified delivery on the ``smf-sync`` storage queue and answers ``202`` at once.
-    ``SMF_WEBHOOK_MODE``: ``auto`` (default: inline when the payload lists at most
-    ``SMF_INLINE_MAX_PATHS`` changed files (default 50), queued otherwise — a new branch, a
-    force-push, a truncated file list or several refs), ``inline`` or ``queue``.
-``sync_worker``  (queue trigger on ``smf-sync``)
-    Runs a queued delivery (verified again: the queue is not trusted more than the
-    internet) or, for a delivery too large for a queue message (64 KB), a full resync.
-``resync``  (timer, ``SMF_RESYNC_SCHEDULE``, an NCRONTAB expression such as
-    ``0 */30 * * * *``)
-    Fetches the tip of every configured repository and branch, reconciles everything and
-    reports drift (``spec.sync.drift``).
-
-Configuration: the SecretManagerConfig documents come from ``SMF_CONFIG`` (inline YAML, an
-app setting) or the file ``SMF_CONFIG_PATH`` (default ``smf-config.yaml`` next to this file).
-The webhook secret: ``WEBHOOK_SECRET`` (best as a Key Vault reference app setting), else
-``spec.webhook.secret``/``secretRef``. Azure credentials: DefaultAzureCredential (the app's
-managed identity). ``SMF_FINGERPRINT_KEY`` must be set (a Key Vault reference).
-
-Logs are one JSON object per invocation (action, status, counts, delivery id, error
-messages that name files and keys): never a value. Only the Azure SDK is imported; boto3 and
-google-cloud are never loaded by this app.
+``webhook`` (HTTP ``POST /api/webhook``) verifies the delivery and syncs it now or puts it
+on the ``smf-sync`` storage queue; ``sync_worker`` (queue trigger) runs queued messages;
+``resync`` (timer ``SMF_RESYNC_SCHEDULE``) reconciles everything and reports drift. Every
+decision is core.intake's; the app settings, queue and logs are described in docs/azure.md
+("The function app").
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import logging
 import os
-import time
+import sys
 from pathlib import Path
 from typing import Any
 
 import azure.functions as func
+
+_HERE = Path(__file__).resolve().parent
+for _root in (_HERE, *_HERE.parents[:2]):  # the app root holds core/ (or the repository does)
+    if (_root / "core" / "__init__.py").is_file():
+        if str(_root) not in sys.path:
+            sys.path.insert(0, str(_root))
+        break
 
 log = logging.getLogger("smf.azure")
 # azure-core logs every request and response at INFO: headers only, but noise and cost.
@@ -49,170 +32,76 @@ logging.getLogger("azure.identity").setLevel(logging.WARNING)
 
 QUEUE_NAME = "smf-sync"
 QUEUE_CONNECTION = "AzureWebJobsStorage"
-#: Azure Storage queue messages are at most 64 KB; the worker base64-decodes, so keep a margin.
-MAX_QUEUED_BODY = 45 * 1024
+#: Storage queue messages hold 64 KB, and the host base64-encodes them: keep a margin.
+MAX_MESSAGE_BYTES = 45 * 1024
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
-_CONFIG_CACHE: dict[str, Any] = {}
+
+def _setup() -> tuple[list[Any], str | None]:
+    from core import intake, settings
+
+    settings.check_env_secrets()  # an unresolved @Microsoft.KeyVault(...) setting is refused
+    configs = settings.load_configs(default_path=_HERE / "smf-config.yaml")
+    return configs, intake.webhook_secret(configs)
 
 
-# --- shared helpers -------------------------------------------------------------------
-def load_configs() -> list[Any]:
-    """The SecretManagerConfig documents, parsed once per distinct text (warm starts reuse)."""
-    from core.config import parse_config_text
+def _log(event: str, outcome: Any, **fields: Any) -> None:
+    """One structured line (names, counts, statuses; never a value)."""
+    from core.intake import log_summary
 
-    text = os.environ.get("SMF_CONFIG")
-    origin = "SMF_CONFIG"
-    if not text:
-        path = Path(os.environ.get("SMF_CONFIG_PATH") or Path(__file__).with_name("smf-config.yaml"))
-        text = path.read_text(encoding="utf-8")
-        origin = str(path)
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    cached = _CONFIG_CACHE.get(digest)
-    if cached is None:
-        cached = parse_config_text(text, origin)
-        _CONFIG_CACHE.clear()
-        _CONFIG_CACHE[digest] = cached
-    return cached
-
-
-def _log(event: str, **fields: Any) -> None:
-    """One structured line: names, counts and statuses only (never a value)."""
-    log.info(json.dumps({"event": event, **fields}, sort_keys=True, default=str))
-
-
-def _summary(result: dict[str, Any]) -> dict[str, Any]:
-    """Counts and error messages of a handle_webhook/resync answer, for the log."""
-    totals: dict[str, int] = {}
-    errors: list[str] = []
-    for r in result.get("results") or []:
-        report = r.get("report") or {}
-        for action, n in (report.get("summary") or {}).items():
-            totals[action] = totals.get(action, 0) + int(n)
-        for err in [*(report.get("errors") or []), *(r.get("errors") or [])]:
-            errors.append(str(err.get("message", ""))[:300])
-    return {"summary": totals, "errors": errors[:20]}
+    level = logging.WARNING if outcome.status >= 400 else logging.INFO
+    log.log(
+        level, json.dumps({"event": event, **log_summary(outcome), **fields}, sort_keys=True, default=str)
+    )
 
 
 def _json(status: int, doc: dict[str, Any]) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(doc, sort_keys=True), status_code=status, mimetype="application/json")
 
 
-def _secret(configs: list[Any]) -> str | None:
-    from core.intake import webhook_secret
-
-    return webhook_secret(configs)
-
-
-def _verify(headers: dict[str, str], body: bytes, configs: list[Any], secret: str | None) -> Any:
-    """core.webhook's verdict on a delivery, with the configs' provider and tag settings
-    (as handle_webhook checks it)."""
-    from core.webhook import verify_and_parse
-
-    named = {(getattr(c, "webhook", None) or {}).get("provider") for c in configs} - {None}
-    provider = named.pop() if len(named) == 1 else None
-    tags = any(getattr(getattr(c, "source", None), "tags", False) for c in configs)
-    return verify_and_parse(headers, body, secret=secret or b"", provider=provider, tags=tags)
-
-
-def _decide_mode(outcome: Any) -> str:
-    """inline or queue, for ``SMF_WEBHOOK_MODE=auto``: inline only when the payload lists a
-    short, reliable set of changed files for one ref (the sync then touches few services)."""
-    from core.webhook import PushEvent
-
-    if not isinstance(outcome, PushEvent):
-        return "inline"  # rejected or ignored: answered at once, no sync
-    limit = int(os.environ.get("SMF_INLINE_MAX_PATHS") or 50)
-    if outcome.more or not outcome.paths_reliable or len(outcome.changed_paths or ()) > limit:
-        return "queue"
-    return "inline"
-
-
-def queue_message(headers: dict[str, str], body: bytes) -> str:
-    """The queue message for a verified delivery: its body and signature headers, or a
-    resync request when the body cannot fit in a storage queue message."""
-    if len(body) > MAX_QUEUED_BODY:
-        return json.dumps({"kind": "resync"})
-    from core.webhook import delivery_headers
-
-    kept = delivery_headers(headers)
-    return json.dumps({"kind": "delivery", "headers": kept, "body": base64.b64encode(body).decode()})
-
-
-# --- functions ------------------------------------------------------------------------
 @app.function_name("webhook")
 @app.route(route="webhook", methods=["POST"])
 @app.queue_output(arg_name="jobs", queue_name=QUEUE_NAME, connection=QUEUE_CONNECTION)
 def webhook(req: func.HttpRequest, jobs: func.Out[str]) -> func.HttpResponse:
-    started = time.monotonic()
-    from core.errors import SyncError
-    from core.intake import handle_webhook
+    from core import intake
+
+    try:
+        configs, secret = _setup()
+        policy = intake.QueuePolicy.from_env(MAX_MESSAGE_BYTES)
+    except Exception as exc:  # noqa: BLE001 - a configuration problem: named, 500
+        log.error(json.dumps({"event": "webhook", "status": 500, "error": str(exc)}))
+        return _json(500, {"status": "error", "reason": "configuration error"})
+
+    def send(message: str) -> dict[str, str]:
+        jobs.set(message)
+        return {"queue": QUEUE_NAME}
 
     headers = {k.lower(): v for k, v in req.headers.items()}
-    body = req.get_body() or b""
-    try:
-        configs = load_configs()
-        secret = _secret(configs)
-    except SyncError as exc:
-        _log("webhook", status=500, error=str(exc))
-        return _json(500, {"status": "error", "errors": [exc.to_dict()]})
-    except OSError as exc:  # SMF_CONFIG_PATH unreadable
-        _log("webhook", status=500, error=f"cannot read the config: {exc.strerror}")
-        return _json(500, {"status": "error", "errors": [{"message": "cannot read the config"}]})
-    mode = (os.environ.get("SMF_WEBHOOK_MODE") or "auto").lower()
-    outcome = _verify(headers, body, configs, secret) if mode in ("auto", "queue") else None
-    if mode == "auto":
-        mode = _decide_mode(outcome)
-    if mode == "queue":
-        from core.webhook import PushEvent
-
-        if not isinstance(outcome, PushEvent):
-            status, doc = (outcome.status, {"status": "rejected" if outcome.status >= 400 else "ignored",
-                                            "reason": outcome.reason})  # fmt: skip
-            _log("webhook", mode=mode, status=status, reason=outcome.reason)
-            return _json(status, doc)
-        jobs.set(queue_message(headers, body))
-        _log("webhook", mode=mode, status=202, delivery_id=outcome.delivery_id, ref=outcome.ref,
-             after=outcome.after, ms=round((time.monotonic() - started) * 1000))  # fmt: skip
-        return _json(202, {"status": "queued", "delivery_id": outcome.delivery_id, "ref": outcome.ref,
-                           "after": outcome.after})  # fmt: skip
-    status, result = handle_webhook(headers, body, configs, secret=secret)
-    _log("webhook", mode="inline", status=status, result=result.get("status"),
-         ms=round((time.monotonic() - started) * 1000), **_summary(result))  # fmt: skip
-    return _json(status, result)
+    outcome = intake.handle_delivery(headers, req.get_body() or b"", configs, secret=secret, queue=policy,
+                                     send=send if jobs is not None else None)  # fmt: skip
+    _log("webhook", outcome)
+    return _json(outcome.status, outcome.body)
 
 
 @app.function_name("sync_worker")
 @app.queue_trigger(arg_name="msg", queue_name=QUEUE_NAME, connection=QUEUE_CONNECTION)
 def sync_worker(msg: func.QueueMessage) -> None:
-    from core.intake import handle_webhook, resync
+    from core import intake
 
-    job = json.loads(msg.get_body().decode("utf-8"))
-    configs = load_configs()
-    if job.get("kind") == "delivery":
-        body = base64.b64decode(job["body"])
-        status, result = handle_webhook(job.get("headers") or {}, body, configs, secret=_secret(configs))
-    else:
-        status, result = resync(configs, drift=False)
-    _log("sync_worker", kind=job.get("kind"), status=status, result=result.get("status"), **_summary(result))
-    if status >= 500:
-        # Let the Functions host retry the message (maxDequeueCount in host.json, then poison).
-        raise RuntimeError(f"sync failed with status {status}; the message will be retried")
+    configs, secret = _setup()
+    outcome = intake.handle_message(msg.get_body(), configs, secret=secret)
+    _log("sync_worker", outcome)
+    if outcome.status >= 500:
+        # The Functions host retries the message (maxDequeueCount in host.json, then poison).
+        raise RuntimeError(f"sync failed with status {outcome.status}; the message will be retried")
 
 
 @app.function_name("resync")
 @app.timer_trigger(arg_name="timer", schedule="%SMF_RESYNC_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def resync_timer(timer: func.TimerRequest) -> None:
-    from core.intake import resync
+    from core import intake
 
-    configs = load_configs()
-    status, result = resync(configs, drift=True)
-    drift = sum(
-        1
-        for r in result.get("results") or []
-        for c in (r.get("report") or {}).get("changes") or []
-        if c.get("action") == "drift"
-    )
-    _log("resync", status=status, result=result.get("status"), past_due=timer.past_due, drift=drift,
-         **_summary(result))  # fmt: skip
+    configs, secret = _setup()
+    outcome = intake.handle_message({"kind": "resync", "drift": True}, configs, secret=secret)
+    _log("resync", outcome, past_due=timer.past_due, schedule=os.environ.get("SMF_RESYNC_SCHEDULE"))

@@ -130,7 +130,7 @@ class World:
             "SMF_FINGERPRINT_KEY": "fp-key-" + uuid.uuid4().hex}))  # fmt: skip
         monkeypatch.setenv("SMF_ENV_SECRET", "smf/lambda-env")
         monkeypatch.setenv("SMF_WEBHOOK_MODE", "inline")
-        monkeypatch.setattr(HANDLER, "_ENV_LOADED", set())
+        monkeypatch.setattr("core.settings._BUNDLES_LOADED", set())  # a fresh cold start
 
     def enc(self, name: str, text: str) -> bytes:
         return self.sops.encrypt(name, text, recipients=[self.key])
@@ -340,13 +340,14 @@ def test_queue_mode_hands_off_through_sqs(world: World, monkeypatch: pytest.Monk
     assert world.state() == (EXPECTED_SECRETS, EXPECTED_PARAMS)
     LeakCheck(SECRET_VALUES).scan(*world.outputs, json.dumps(msgs), where="handler output and queue")
 
-    # a message whose signature does not verify is not a server error: it is not retried
-    bad = dict(
-        records[0],
-        messageId="m2",
-        body=json.dumps({**json.loads(records[0]["body"]), "headers": {"x-github-event": "push"}}),
-    )
+    # a message whose MAC does not verify is not a server error: it is not retried
+    forged = json.loads(records[0]["body"])
+    forged["data"]["event"]["after"] = "f" * 40
+    bad = dict(records[0], messageId="m2", body=json.dumps(forged))
     assert world.call({"Records": [bad]}) == {"batchItemFailures": []}
+    assert any(
+        line.get("message") == "sync finished" and line.get("status") == 400 for line in world.log_lines()
+    )
 
 
 def test_invoke_handoff_sends_an_async_invocation(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

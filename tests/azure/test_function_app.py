@@ -307,9 +307,9 @@ def test_auto_mode_queues_big_pushes_and_the_worker_syncs_them(world: World, com
     APP.sync_worker.build().get_user_function()(msg)
     assert world.kv.value("orders-dev-DB-PASSWORD") == "orders db pa55word"
     assert world.appconfig()["payments:payments.currency"] == "EUR"
-    # A forged queue message is verified again and changes nothing.
+    # A forged queue message fails its MAC and changes nothing.
     forged = json.loads(jobs.value)
-    forged["headers"]["x-hub-signature-256"] = "sha256=" + "0" * 64
+    forged["data"]["event"]["after"] = "f" * 40
     world.kv.calls.clear()
     APP.sync_worker.build().get_user_function()(func.QueueMessage(body=json.dumps(forged).encode()))
     assert world.kv.total_calls() == 0
@@ -319,7 +319,9 @@ def test_auto_mode_queues_big_pushes_and_the_worker_syncs_them(world: World, com
     assert status == 200 and doc["status"] == "ok" and jobs2.value is None
     assert world.appconfig()["orders:db.url"] == "jdbc:x"
     # A delivery too large for a queue message becomes a resync request.
-    assert json.loads(APP.queue_message({}, b"x" * (APP.MAX_QUEUED_BODY + 1))) == {"kind": "resync"}
+    world.monkeypatch.setenv("SMF_QUEUE_MAX_BYTES", "100")
+    status, doc, jobs3 = world.push(ZERO, sha2)  # a new branch: queued
+    assert status == 202 and doc["kind"] == "resync" and json.loads(jobs3.value)["kind"] == "resync"
     world.leakcheck()
 
 

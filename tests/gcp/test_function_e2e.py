@@ -305,7 +305,7 @@ def test_rejected_signature_and_get(function_env, make_repo, monkeypatch, capsys
     resp = client.post("/", data=body, headers={**headers, "X-Cloud-Trace-Context": "abc123/1;o=1"})
     assert resp.status_code == 403  # verified before anything is queued
     [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "webhook rejected" in x]
-    assert line["severity"] == "WARNING" and line["http_status"] == 403
+    assert line["severity"] == "WARNING" and line["status"] == 403
     assert line["logging.googleapis.com/trace"] == f"projects/{PROJECT}/traces/abc123"
 
 
@@ -354,7 +354,12 @@ def test_oversized_delivery_queues_a_full_resync(
         resp = h.webhook.post("/", data=body, headers=headers)
         assert resp.status_code == 202 and resp.get_json()["kind"] == "resync"
         [message] = pubsub.published
-        assert json.loads(base64.b64decode(message["data"])) == {"kind": "resync", "drift": False}
+        queued = json.loads(base64.b64decode(message["data"]))
+        assert (queued["v"], queued["kind"], queued["data"]) == (
+            1,
+            "resync",
+            {"configs": ["shop-dev"], "drift": False},
+        )
         bad_headers, bad_body = github_push(repo.url, before=ZERO, after=repo.sha, secret="wrong")
         assert h.webhook.post("/", data=bad_body, headers=bad_headers).status_code == 403
         assert len(pubsub.published) == 1  # an unverified delivery queues nothing
