@@ -317,7 +317,8 @@ DOC = "apiVersion: secret-manager.microscaler.io/v1alpha1\nkind: SecretManagerCo
       "spec: {provider: {type: local}, secrets: {environment: dev}}\n"  # fmt: skip
 
 
-def test_config_from_one_set_of_variables(tmp_path, caplog):
+def test_config_from_one_set_of_variables(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr("core.settings._WARNED", set())  # warned once per process
     path = tmp_path / "c.yaml"
     path.write_text(DOC)
     assert config_text({"SMF_CONFIG": DOC}) == (DOC, "SMF_CONFIG")
