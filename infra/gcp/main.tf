@@ -26,7 +26,7 @@ locals {
   webhook_entry_point = "webhook"
   resync_entry_point  = "resync"
   common_env = {
-    SMF_CONFIG_YAML          = file(var.config_path)
+    SMF_CONFIG               = file(var.config_path)
     GOOGLE_CLOUD_PROJECT     = var.project_id
     LOG_LEVEL                = "INFO"
     SMF_FINGERPRINT_KEY_NAME = var.fingerprint_key_name
