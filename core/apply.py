@@ -2,9 +2,14 @@
 
 Order per store: every create/update first, then deletes — and a service's deletes only run
 when all of its writes succeeded, so a half-finished run never leaves a service with values
-removed but not replaced. Transient store errors (throttling, 5xx) are retried with
-exponential backoff and jitter; anything else fails that entry, is reported, and leaves the
-other services to proceed.
+removed but not replaced. Anything that fails an entry is reported and leaves the other
+services to proceed.
+
+Retries: one layer, never two. The cloud stores' SDKs retry throttling and 5xx themselves
+(botocore's adaptive mode, google-api-core's `Retry`, azure-core's retry policy: see
+`Store.sdk_retries`); what they give up on is reported here, not retried again. The backoff
+below (exponential, with jitter) is kept only for stores whose client has no retry of its
+own: the embedded SQLite store (a locked database).
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ BACKOFF_BASE = 0.2
 BACKOFF_CAP = 8.0
 
 
-def _with_retries(fn, *, what: str) -> None:  # type: ignore[no-untyped-def]
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+def _with_retries(fn, *, what: str, sdk_retries: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """Run `fn`, retrying transient errors unless the store's SDK already did."""
+    attempts = 1 if sdk_retries else MAX_ATTEMPTS
+    for attempt in range(1, attempts + 1):
         try:
             fn()
             return
         except StoreError as exc:
-            if not exc.transient or attempt == MAX_ATTEMPTS:
+            if not exc.transient or attempt == attempts:
                 raise
             delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
             log.warning("transient error on %s (attempt %d/%d), retrying", what, attempt, MAX_ATTEMPTS)
@@ -51,7 +58,8 @@ def apply_store_plan(
         entry = plan.desired[change.name]
         current = plan.current.get(change.name)
         try:
-            _with_retries(lambda: store.put(entry, current), what=f"{store.kind} {change.name}")
+            _with_retries(lambda: store.put(entry, current), what=f"{store.kind} {change.name}",
+                          sdk_retries=store.sdk_retries)  # fmt: skip
             change.done = True
         except ConflictError as exc:
             change.action, change.reason = "conflict", "exists and is not managed by secret-manager-functions"
@@ -76,7 +84,11 @@ def apply_store_plan(
             change.action = "skipped"
             return
         try:
-            _with_retries(lambda: store.delete(plan.current[change.name]), what=f"{store.kind} {change.name}")
+            _with_retries(
+                lambda: store.delete(plan.current[change.name], commit=plan.commit),
+                what=f"{store.kind} {change.name}",
+                sdk_retries=store.sdk_retries,
+            )
             change.done = True
         except Exception as exc:  # noqa: BLE001
             err = exc if isinstance(exc, StoreError) else StoreError(f"{type(exc).__name__} while deleting")

@@ -69,10 +69,17 @@ class GuardError(SyncError):
 
 
 class StoreError(SyncError):
-    """A store call failed. `transient` errors are retried by apply."""
+    """A store call failed. `transient` errors are retried (by the SDK or by apply).
 
-    def __init__(self, message: str, *, transient: bool = False, **where: object) -> None:
+    `code` is the service's error code when it gave one (``InvalidRequestException``), for
+    the few places that must tell two failures of one call apart without reading text.
+    """
+
+    def __init__(
+        self, message: str, *, transient: bool = False, code: str | None = None, **where: object
+    ) -> None:
         self.transient = transient
+        self.code = code
         super().__init__(message, **where)  # type: ignore[arg-type]
 
 

@@ -36,6 +36,8 @@ class StorePlan:
     desired: dict[str, DesiredEntry] = field(default_factory=dict)
     current: dict[str, StoredEntry] = field(default_factory=dict)
     errors: list[SyncError] = field(default_factory=list)
+    #: The commit this plan syncs: apply records it on what a delete leaves behind.
+    commit: str | None = None
 
 
 def plan_store(
@@ -56,7 +58,7 @@ def plan_store(
     """Plan one store. `owners` are the services reconciled this run."""
     fold = (lambda n: n.lower()) if case_insensitive else (lambda n: n)
     by_name = {fold(s.name): s for s in stored}
-    plan = StorePlan(store)
+    plan = StorePlan(store, commit=commit)
     wanted: set[str] = set()
     for entry in desired:
         key = fold(entry.name)

@@ -7,9 +7,13 @@
 * Tag values: AWS tag values allow ``[A-Za-z0-9 _.:/=+-@]`` (plus Unicode letters) and 256
   characters; ours may hold anything (a source path), so values outside that set are stored
   as ``b64:<urlsafe base64>`` and decoded when listed.
-* `store_error`: botocore errors → `StoreError`, transient for throttling/5xx/timeouts. The
-  message carries the operation, the entry name and the AWS error code, never AWS's own
-  message (a ValidationException may echo the request, including a value).
+* `store_error`: botocore errors → `StoreError`, transient for throttling/5xx/timeouts,
+  `NotFoundError` / `ConflictError` / `AuthError` by error code. The message carries the
+  operation, the entry name and the AWS error code, never AWS's own message (a
+  ValidationException may echo the request, including a value).
+* `AwsStore`: the base of both AWS stores (client, call counting, `_call`, error mapping).
+  Retries are botocore's alone (`RETRIES`): `sdk_retries` is set, so apply does not retry
+  AWS errors a second time.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ import base64
 import os
 import re
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from core.errors import StoreError
+from core.stores.base import AuthError, ConflictError, NotFoundError, Store
 
 if TYPE_CHECKING:
     from core.config import SecretManagerConfig
@@ -51,6 +56,29 @@ TRANSIENT_CODES = frozenset(
         "RequestTimeoutException",
         "PriorRequestNotComplete",
     }
+)
+
+#: Error codes that mean "the entry is not there" / "the name is taken".
+NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "ParameterNotFound"})
+EXISTS_CODES = frozenset({"ResourceExistsException", "ParameterAlreadyExists"})
+#: Error codes that mean the credentials were refused.
+AUTH_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "AccessDenied",
+        "AccessDeniedException",
+        "InvalidIdentityToken",
+    }
+)
+#: What to set when no credentials are found (one line, no values).
+NO_CREDENTIALS_HINT = (
+    "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "
+    "or run with an IAM role (for IRSA: AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)"
 )
 
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
@@ -104,6 +132,12 @@ def _assume_role(session: Any, role_arn: str, endpoint: str | None) -> None:
     from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
     core_session = session._session  # the botocore session boto3 wraps
+    source = core_session.get_credentials()
+    if source is None:  # botocore would fail later with an AttributeError on None
+        raise AuthError(
+            f"aws: cannot assume {role_arn} (spec.provider.aws.auth.roleArn): {NO_CREDENTIALS_HINT}",
+            field="spec.provider.aws.auth",
+        )
 
     def create_client(*args: Any, **kwargs: Any) -> Any:
         if endpoint:
@@ -112,7 +146,7 @@ def _assume_role(session: Any, role_arn: str, endpoint: str | None) -> None:
 
     fetcher = AssumeRoleCredentialFetcher(
         client_creator=create_client,
-        source_credentials=core_session.get_credentials(),
+        source_credentials=source,
         role_arn=role_arn,
         extra_args={"RoleSessionName": "secret-manager-functions"},
     )
@@ -176,6 +210,8 @@ def store_error(exc: BaseException, *, store: str, op: str, name: str | None = N
         ConnectionClosedError,
         ConnectTimeoutError,
         EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
         ReadTimeoutError,
     )
 
@@ -183,15 +219,52 @@ def store_error(exc: BaseException, *, store: str, op: str, name: str | None = N
     if isinstance(exc, ClientError):
         code = error_code(exc) or "UnknownError"
         status = int((exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
+        message = f"{store}: {op}{where} failed: {code} (HTTP {status})"
+        if code in NOT_FOUND_CODES:
+            return NotFoundError(message, code=code, field=name)
+        if code in EXISTS_CODES:
+            return ConflictError(message, code=code, field=name)
+        if code in AUTH_CODES:
+            return AuthError(message, code=code, field=name)
         transient = code in TRANSIENT_CODES or status >= 500 or status == 429
-        return StoreError(
-            f"{store}: {op}{where} failed: {code} (HTTP {status})", transient=transient, field=name
-        )
+        return StoreError(message, transient=transient, code=code, field=name)
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return AuthError(f"{store}: {op} failed: {NO_CREDENTIALS_HINT}", field=name)
+    if isinstance(exc, AuthError):
+        return exc
     if isinstance(
         exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
     ):
         return StoreError(f"{store}: {op}{where} failed: {type(exc).__name__}", transient=True, field=name)
     return StoreError(f"{store}: {op}{where} failed: {type(exc).__name__}", field=name)
+
+
+class AwsStore(Store):
+    """What the Secrets Manager and Parameter Store stores share: a cached boto3 client,
+    counted calls through `_call`, and `store_error` as the error mapper."""
+
+    #: botocore's adaptive retry mode retries throttling and 5xx (see `RETRIES`).
+    sdk_retries: ClassVar[bool] = True
+    #: boto3 service name (``secretsmanager``, ``ssm``).
+    service: ClassVar[str]
+
+    def __init__(self, client: Any, options: dict[str, Any] | None = None) -> None:
+        self.client = client
+        self.options = dict(options or {})
+        self.calls: dict[str, int] = {}
+
+    @classmethod
+    def client_for(cls, config: SecretManagerConfig) -> tuple[Any, dict[str, Any]]:
+        """(client, provider.aws options) for `config`, the pool sized for apply's writers."""
+        opts = aws_options(config)
+        pool = max(cls.max_concurrency, config.sync.concurrency or 0) + 2
+        return client(cls.service, opts, pool=pool), opts
+
+    def map_error(self, exc: Exception, *, op: str, name: str | None) -> StoreError:
+        return store_error(exc, store=self.kind, op=op, name=name)
+
+    def close(self) -> None:
+        """Clients are cached per process (warm invocations reuse them): nothing to release."""
 
 
 # -- tags -----------------------------------------------------------------------------------

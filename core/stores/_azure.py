@@ -26,8 +26,12 @@ exists and the tests run the real SDK against local fakes):
     (``https://vault.azure.net``) matches the vault's domain: a local fake on 127.0.0.1 cannot
     match it.
 
-``SMF_AZURE_RETRY_TOTAL`` (default 3) sets azure-core's per-call retries for throttling (429)
-and 5xx; what is left after them becomes a transient `StoreError`, which apply retries again.
+``SMF_AZURE_RETRY_TOTAL`` (default 6) sets azure-core's per-call retries for throttling (429,
+honouring ``Retry-After``) and 5xx: the one retry layer for Azure calls. What is left after
+them becomes a transient `StoreError`; apply does not retry it again (`AzureStore.sdk_retries`).
+
+Errors: `store_error` is the one mapper for both stores (throttling/5xx/network → transient,
+404 → `NotFoundError`, 409 → `ConflictError`, 401 and missing credentials → `AuthError`).
 """
 
 from __future__ import annotations
@@ -36,10 +40,11 @@ import hashlib
 import importlib
 import os
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from core.errors import StoreError
+from core.stores.base import AuthError, ConflictError, NotFoundError, Store
 
 if TYPE_CHECKING:
     from core.config import SecretManagerConfig
@@ -86,7 +91,7 @@ def credential(options: dict[str, Any], env: dict[str, str] | None = None) -> An
 
 
 def _retry_kwargs(env: dict[str, str]) -> dict[str, Any]:
-    total = int(env.get(ENV_RETRY_TOTAL) or 3)
+    total = int(env.get(ENV_RETRY_TOTAL) or 6)
     return {"retry_total": total, "retry_backoff_factor": 0.5, "retry_backoff_max": 8}
 
 
@@ -175,11 +180,28 @@ def error_code(exc: Exception) -> str | None:
     return str(code) if code else None
 
 
+#: What to set when no Azure credential is available (one line, no values).
+NO_CREDENTIALS_HINT = (
+    "no Azure credentials found: run with a managed identity (provider.azure.auth.clientId for "
+    "a user-assigned one), set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or `az login`"
+)
+
+
 def store_error(exc: Exception, *, op: str, name: str | None = None) -> StoreError:
     """An Azure SDK exception as a `StoreError`: status and error code, never the message
     (a service message may echo the request)."""
-    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        ResourceExistsError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
 
+    if type(exc).__name__ == "CredentialUnavailableError" or (
+        isinstance(exc, ClientAuthenticationError) and getattr(exc, "status_code", None) is None
+    ):  # azure-identity found no credential, or could not get a token
+        return AuthError(f"{op} failed: {NO_CREDENTIALS_HINT}", field=name)
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return StoreError(f"{op} failed: {type(exc).__name__} (network)", transient=True, field=name)
     status = getattr(exc, "status_code", None)
@@ -188,7 +210,31 @@ def store_error(exc: Exception, *, op: str, name: str | None = None) -> StoreErr
     what = f"HTTP {status}" if status is not None else type(exc).__name__
     if code:
         what += f" {code}"
-    return StoreError(f"{op} failed: {what}", transient=transient, field=name)
+    message = f"{op} failed: {what}"
+    if isinstance(exc, ResourceNotFoundError) or status == 404:
+        return NotFoundError(message, code=code, field=name)
+    if isinstance(exc, ResourceExistsError) or status == 409:
+        return ConflictError(message, code=code, field=name)
+    if status == 401 or isinstance(exc, ClientAuthenticationError):
+        return AuthError(message, code=code, field=name)
+    return StoreError(message, transient=transient, code=code, field=name)
+
+
+class AzureStore(Store):
+    """What Key Vault and App Configuration share: the cached client, counted calls through
+    `_call`, `store_error` as the mapper, and azure-core's retry policy as the one retry."""
+
+    sdk_retries: ClassVar[bool] = True
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.calls: dict[str, int] = {}
+
+    def map_error(self, exc: Exception, *, op: str, name: str | None) -> StoreError:
+        return store_error(exc, op=op, name=name)
+
+    def close(self) -> None:
+        """Clients are cached per process (warm invocations reuse them): nothing to release."""
 
 
 # -- metadata --------------------------------------------------------------------------------

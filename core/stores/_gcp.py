@@ -15,6 +15,13 @@ Labels
     does not fit that alphabet, so a value that does not fit is stored base32-encoded
     (lowercase, unpadded) in numbered chunks ``{key}_b32_0``, ``{key}_b32_1``...; values that
     fit are stored as they are (``managed-by=secret-manager-functions``, commits).
+
+Errors and retries
+    `GcpStore` is the base of both stores: a lazily built client, counted calls (`_rpc`), one
+    error mapper (`store_error`: throttling/5xx → transient, ``NotFound`` → `NotFoundError`,
+    ``AlreadyExists`` → `ConflictError`, missing or refused credentials → `AuthError`), and
+    google-api-core's `Retry` on every call (`retry_policy`; ``SMF_GCP_RETRY_TIMEOUT`` seconds,
+    default 60), so apply does not retry GCP errors a second time.
 """
 
 from __future__ import annotations
@@ -22,14 +29,15 @@ from __future__ import annotations
 import base64
 import os
 import re
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 from core.errors import StoreError
 from core.model import MANAGED_BY_KEY, ListQuery, StoredEntry
+from core.stores.base import AuthError, ConflictError, NotFoundError, Store
 
 SM_ENDPOINT_ENV = "GCP_SECRET_MANAGER_ENDPOINT"
+RETRY_TIMEOUT_ENV = "SMF_GCP_RETRY_TIMEOUT"
 PM_ENDPOINT_ENV = "GCP_PARAMETER_MANAGER_ENDPOINT"
 
 #: Plain labels we add besides the encoded metadata (for filtering in the console / gcloud).
@@ -42,8 +50,6 @@ _LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 _CHUNK = re.compile(r"^(?P<key>.+)_b32_(?P<index>\d+)$")
 _CHUNK_LEN = 63
 MAX_LABELS = 64
-
-T = TypeVar("T")
 
 
 # -- clients ------------------------------------------------------------------------------
@@ -82,12 +88,21 @@ def parameter_manager_client(location: str | None = None) -> Any:
     )
 
 
-# -- errors -------------------------------------------------------------------------------
+# -- errors and retries -------------------------------------------------------------------
 _TRANSIENT = (
     "TooManyRequests", "ResourceExhausted", "ServiceUnavailable", "InternalServerError",
     "InternalError", "GatewayTimeout", "DeadlineExceeded", "BadGateway", "Aborted",
     "RetryError", "Unknown",
 )  # fmt: skip
+_NOT_FOUND = ("NotFound",)
+_EXISTS = ("AlreadyExists", "Conflict")
+_AUTH = ("Unauthenticated", "Unauthorized", "PermissionDenied", "Forbidden", "RefreshError")
+#: What to set when Application Default Credentials are missing (one line, no values).
+NO_CREDENTIALS_HINT = (
+    "no Google credentials found (Application Default Credentials): run "
+    "`gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, or run "
+    "with a service account"
+)
 
 
 def store_error(exc: Exception, action: str, name: str, *, secret: bytes | str | None = None) -> StoreError:
@@ -97,6 +112,8 @@ def store_error(exc: Exception, action: str, name: str, *, secret: bytes | str |
     case a server ever echoes a payload back.
     """
     kind = type(exc).__name__
+    if kind == "DefaultCredentialsError":
+        return AuthError(f"gcp: {action} failed: {NO_CREDENTIALS_HINT}", field=name)
     transient = kind in _TRANSIENT or isinstance(exc, (TimeoutError, ConnectionError))
     if not transient:
         try:
@@ -111,55 +128,106 @@ def store_error(exc: Exception, action: str, name: str, *, secret: bytes | str |
         if text and text in message:
             message = message.replace(text, "<redacted>")
     message = message.splitlines()[0][:300] if message else ""
-    return StoreError(f"{action} failed: {kind}: {message}", transient=transient, field=name)
+    text = f"{action} failed: {kind}: {message}"
+    if kind in _NOT_FOUND:
+        return NotFoundError(text, code=kind, field=name)
+    if kind in _EXISTS:
+        return ConflictError(text, code=kind, field=name)
+    if kind in _AUTH:
+        return AuthError(text, code=kind, field=name)
+    return StoreError(text, transient=transient, code=kind, field=name)
 
 
-_COUNT_LOCK = threading.Lock()
+def retry_policy(env: Mapping[str, str] | None = None) -> Any:
+    """google-api-core's Retry for throttling, 5xx and dropped connections: the one retry
+    layer for GCP calls (exponential backoff with jitter, bounded by a total timeout)."""
+    import requests
+    from google.api_core import exceptions as gexc
+    from google.api_core import retry
+
+    timeout = float((env if env is not None else os.environ).get(RETRY_TIMEOUT_ENV) or 60)
+    retryable = (
+        gexc.TooManyRequests, gexc.ServiceUnavailable, gexc.InternalServerError, gexc.BadGateway,
+        gexc.GatewayTimeout, gexc.DeadlineExceeded, gexc.Aborted,
+        requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError,
+    )  # fmt: skip
+    return retry.Retry(
+        predicate=retry.if_exception_type(*retryable), initial=0.25, maximum=8.0, multiplier=2.0,
+        timeout=timeout,
+    )  # fmt: skip
 
 
-def call(counter: dict[str, int], method: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run one SDK call, counting it under `method` (benchmarks and tests read the counts)."""
-    with _COUNT_LOCK:  # apply and drift reads run calls from several threads
-        counter[method] = counter.get(method, 0) + 1
-    return fn(*args, **kwargs)
+class GcpStore(Store):
+    """What Secret Manager and Parameter Manager share: the lazily built client, counted calls
+    with google-api-core's retry (`_rpc`), paged listings, the error mapper and `close`."""
 
+    sdk_retries: ClassVar[bool] = True
 
-def paged(counter: dict[str, int], method: str, pager: Any, field: str) -> Iterator[Any]:
-    """Items of a pager; every page after the first (fetched lazily) counts as one more call."""
-    for i, page in enumerate(pager.pages):
-        if i:
-            with _COUNT_LOCK:
-                counter[method] = counter.get(method, 0) + 1
-        yield from getattr(page, field)
+    def __init__(self, client: Any = None) -> None:
+        self._client = client
+        self._retry: Any = None
+        #: SDK calls made, by method name (benchmarks and tests read this).
+        self.calls: dict[str, int] = {}
 
+    def _make_client(self) -> Any:
+        raise NotImplementedError
 
-def list_wanted(
-    counter: dict[str, int],
-    method: str,
-    client: Any,
-    request: dict[str, Any],
-    field: str,
-    to_entry: Callable[[Any], StoredEntry],
-    query: ListQuery,
-) -> list[StoredEntry]:
-    """Every listed item that answers `query`, filtered here rather than by the server:
-    unmanaged entries named in the query must be seen too (as conflicts)."""
-    out: list[StoredEntry] = []
-    try:
-        pager = call(counter, method, getattr(client, method), request=request)
-        for item in paged(counter, method, pager, field):
-            entry = to_entry(item)
-            if query.wants(entry):
-                out.append(entry)
-    except StoreError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - SDK errors are mapped, never leaked
-        raise store_error(exc, method, request["parent"]) from None
-    return out
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            try:
+                self._client = self._make_client()
+            except Exception as exc:  # noqa: BLE001 - DefaultCredentialsError and the like
+                raise store_error(exc, "creating the client", self.kind) from None
+        return self._client
 
+    def map_error(self, exc: Exception, *, op: str, name: str | None) -> StoreError:
+        return store_error(exc, op, name or "")
 
-def is_kind(exc: Exception, *names: str) -> bool:
-    return type(exc).__name__ in names
+    def _rpc(self, method: str, what: str, /, *args: Any, scrub: bytes | None = None, **kw: Any) -> Any:
+        """One SDK call by method name: counted, retried by google-api-core, errors mapped
+        (with the value scrubbed from any server message)."""
+        client = self.client
+        if self._retry is None:
+            self._retry = retry_policy()
+        self._count(method)
+        try:
+            return getattr(client, method)(*args, retry=self._retry, **kw)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - SDK errors are mapped, never leaked
+            raise store_error(exc, method, what, secret=scrub) from None
+
+    def _list_wanted(
+        self, method: str, request: dict[str, Any], field: str, to_entry: Callable[[Any], StoredEntry],
+        query: ListQuery,
+    ) -> list[StoredEntry]:  # fmt: skip
+        """Every listed item that answers `query`, filtered here rather than by the server:
+        unmanaged entries named in the query must be seen too (as conflicts). Every page after
+        the first (fetched lazily by the pager) counts as one more call."""
+        out: list[StoredEntry] = []
+        pager = self._rpc(method, request["parent"], request=request)
+        try:
+            for i, page in enumerate(pager.pages):
+                if i:
+                    self._count(method)
+                for item in getattr(page, field):
+                    entry = to_entry(item)
+                    if query.wants(entry):
+                        out.append(entry)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - SDK errors are mapped, never leaked
+            raise store_error(exc, method, request["parent"]) from None
+        return out
+
+    def close(self) -> None:
+        transport = getattr(self._client, "transport", None)
+        if transport is not None:
+            try:
+                transport.close()
+            except Exception:  # noqa: BLE001, S110 - closing is best effort
+                pass
 
 
 # -- payload checksum ---------------------------------------------------------------------

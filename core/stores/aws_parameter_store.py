@@ -39,7 +39,7 @@ from core.model import (
 from core.naming.aws_parameter_store import ADVANCED_TIER_BYTES, STANDARD_TIER_BYTES
 from core.options import build, option
 from core.stores import _aws
-from core.stores.base import ConflictError, Store
+from core.stores.base import ConflictError
 
 if TYPE_CHECKING:
     from core.config import SecretManagerConfig
@@ -72,8 +72,9 @@ class ParameterHandle:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-class ParameterStore(Store):
+class ParameterStore(_aws.AwsStore):
     kind: ClassVar[str] = KIND
+    service: ClassVar[str] = "ssm"
     #: PutParameter is throttled at a few calls/s by default (standard throughput); the
     #: adaptive retry mode's client-side rate limiter paces the writers on top of this.
     max_concurrency: ClassVar[int] = int(os.environ.get("SMF_AWS_SSM_CONCURRENCY", "4"))
@@ -82,8 +83,7 @@ class ParameterStore(Store):
     def __init__(
         self, client: Any, options: dict[str, Any] | None = None, parameter_path: str | None = None
     ) -> None:
-        self.client = client
-        self.options = dict(options or {})
+        super().__init__(client, options)
         #: configs.parameterPath when set: pruning never reaches outside it.
         self.path = "/" + parameter_path.strip("/") if parameter_path else None
         ps: ParameterStoreOptions = build(ParameterStoreOptions, (options or {}).get("parameterStore"))
@@ -94,9 +94,7 @@ class ParameterStore(Store):
 
     @classmethod
     def from_config(cls, config: SecretManagerConfig) -> ParameterStore:
-        opts = _aws.aws_options(config)
-        pool = max(cls.max_concurrency, config.sync.concurrency or 0) + 2
-        return cls(_aws.client("ssm", opts, pool=pool), opts, config.configs.parameter_path)
+        return cls(*cls.client_for(config), config.configs.parameter_path)
 
     # -- shaping ------------------------------------------------------------------------
     def prepare(
@@ -136,7 +134,7 @@ class ParameterStore(Store):
         return "Standard" if size <= STANDARD_TIER_BYTES else "Advanced"
 
     # -- listing ------------------------------------------------------------------------
-    def list_entries(self, query: ListQuery) -> list[StoredEntry]:
+    def _list(self, query: ListQuery) -> list[StoredEntry]:
         found: dict[str, StoredEntry] = {}
         owner_prefixes = tuple(query.owner_prefixes)
 
@@ -192,10 +190,7 @@ class ParameterStore(Store):
         out: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"ParameterFilters": filters, "MaxResults": PAGE}
         while True:
-            try:
-                page = self.client.describe_parameters(**kwargs)
-            except Exception as exc:  # noqa: BLE001
-                raise _aws.store_error(exc, store=KIND, op="DescribeParameters") from None
+            page = self._call("DescribeParameters", None, self.client.describe_parameters, **kwargs)
             out.extend(page.get("Parameters") or [])
             token = page.get("NextToken")
             if not token:
@@ -213,9 +208,7 @@ class ParameterStore(Store):
         return _aws.tags_dict(resp.get("TagList"))
 
     # -- writes -------------------------------------------------------------------------
-    def put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
-        from botocore.exceptions import ClientError
-
+    def _put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
         meta = entry.metadata()
         kwargs: dict[str, Any] = {
             "Name": entry.name,
@@ -229,13 +222,11 @@ class ParameterStore(Store):
         if current is None:
             kwargs["Tier"] = self.pick_tier(entry)
             try:
-                self.client.put_parameter(**kwargs, Tags=tags, Overwrite=False)
+                self._call("PutParameter", entry.name, self.client.put_parameter, **kwargs, Tags=tags,
+                           Overwrite=False)  # fmt: skip
                 return
-            except ClientError as exc:
-                if _aws.error_code(exc) != "ParameterAlreadyExists":
-                    raise _aws.store_error(exc, store=KIND, op="PutParameter", name=entry.name) from None
-            except Exception as exc:  # noqa: BLE001
-                raise _aws.store_error(exc, store=KIND, op="PutParameter", name=entry.name) from None
+            except ConflictError:  # ParameterAlreadyExists: ours from an interrupted run?
+                pass
             current = self._lookup(entry.name)
             if current is None or not current.managed or current.owner != entry.owner:
                 raise ConflictError(
@@ -267,17 +258,8 @@ class ParameterStore(Store):
         items = self._describe([{"Key": "Name", "Option": "Equals", "Values": [name]}])
         return _from_tags(items[0], self._tags(name)) if items else None
 
-    def delete(self, current: StoredEntry) -> None:
-        if not current.managed:
-            raise _aws.StoreError(f"{KIND}: refusing to delete unmanaged {current.name}", field=current.name)
-        from botocore.exceptions import ClientError
-
-        try:
-            self.client.delete_parameter(Name=current.name)
-        except ClientError as exc:
-            if _aws.error_code(exc) == "ParameterNotFound":
-                return
-            raise _aws.store_error(exc, store=KIND, op="DeleteParameter", name=current.name) from None
+    def _delete(self, current: StoredEntry, commit: str | None) -> None:
+        self._call("DeleteParameter", current.name, self.client.delete_parameter, Name=current.name)
 
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -288,12 +270,6 @@ class ParameterStore(Store):
             for item in resp.get("Parameters") or []:
                 out[item["Name"]] = item["Value"]
         return out
-
-    def _call(self, op: str, name: str | None, fn: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(**kwargs)
-        except Exception as exc:  # noqa: BLE001
-            raise _aws.store_error(exc, store=KIND, op=op, name=name) from None
 
 
 # -- metadata in the Description ----------------------------------------------------------

@@ -31,7 +31,7 @@ from core.errors import StoreError
 from core.model import META_OWNER
 from core.options import build, option
 from core.stores import _aws
-from core.stores.base import ConflictError, Store
+from core.stores.base import ConflictError, NotFoundError
 
 if TYPE_CHECKING:
     from core.config import SecretManagerConfig
@@ -79,14 +79,15 @@ class SecretHandle:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-class SecretsManagerStore(Store):
+class SecretsManagerStore(_aws.AwsStore):
     kind: ClassVar[str] = KIND
+    service: ClassVar[str] = "secretsmanager"
     #: Secrets Manager allows ~50 writes/s per API; adaptive retries absorb the rest.
     max_concurrency: ClassVar[int] = int(os.environ.get("SMF_AWS_SM_CONCURRENCY", "8"))
     can_read_values: ClassVar[bool] = True
 
     def __init__(self, client: Any, options: dict[str, Any] | None = None) -> None:
-        self.client = client
+        super().__init__(client, options)
         sm: SecretsManagerOptions = build(SecretsManagerOptions, (options or {}).get("secretsManager"))
         self.kms_key_id: str | None = sm.kms_key_id
         self.description: str = sm.description
@@ -97,12 +98,10 @@ class SecretsManagerStore(Store):
 
     @classmethod
     def from_config(cls, config: SecretManagerConfig) -> SecretsManagerStore:
-        opts = _aws.aws_options(config)
-        pool = max(cls.max_concurrency, config.sync.concurrency or 0) + 2
-        return cls(_aws.client("secretsmanager", opts, pool=pool), opts)
+        return cls(*cls.client_for(config))
 
     # -- listing ------------------------------------------------------------------------
-    def list_entries(self, query: ListQuery) -> list[StoredEntry]:
+    def _list(self, query: ListQuery) -> list[StoredEntry]:
         found: dict[str, StoredEntry] = {}
         owner_prefixes = tuple(query.owner_prefixes)
 
@@ -113,14 +112,14 @@ class SecretsManagerStore(Store):
         values |= {p for p in owner_prefixes if _aws.encode_tag_value(p) == p}
         for batch in _owner_filter_values(sorted(values)):
             filters = [{"Key": "tag-key", "Values": [META_OWNER]}, {"Key": "tag-value", "Values": batch}]
-            for item in self._list(filters):
+            for item in self._list_secrets(filters):
                 entry = _stored(item)
                 if entry.managed and wanted(entry.owner):
                     found[entry.name] = entry
         missing = set(query.names) - set(found)
         if missing:
             for batch in _name_filter_values(missing, query.prefixes):
-                for item in self._list([{"Key": "name", "Values": batch}]):
+                for item in self._list_secrets([{"Key": "name", "Values": batch}]):
                     if item["Name"] in missing:
                         found[item["Name"]] = _stored(item)
         return list(found.values())
@@ -161,14 +160,11 @@ class SecretsManagerStore(Store):
             return winner
         return value
 
-    def _list(self, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _list_secrets(self, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"Filters": filters, "MaxResults": PAGE, "IncludePlannedDeletion": True}
         while True:
-            try:
-                page = self.client.list_secrets(**kwargs)
-            except Exception as exc:  # noqa: BLE001 - mapped to StoreError
-                raise _aws.store_error(exc, store=KIND, op="ListSecrets") from None
+            page = self._call("ListSecrets", None, self.client.list_secrets, **kwargs)
             out.extend(page.get("SecretList") or [])
             token = page.get("NextToken")
             if not token:
@@ -176,7 +172,7 @@ class SecretsManagerStore(Store):
             kwargs["NextToken"] = token
 
     # -- writes -------------------------------------------------------------------------
-    def put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
+    def _put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
         tags = _aws.metadata_tags(entry.metadata(), self.extra_tags, store=KIND, name=entry.name)
         if current is None:
             current = self._create(entry, tags)
@@ -212,8 +208,6 @@ class SecretsManagerStore(Store):
 
     def _create(self, entry: DesiredEntry, tags: list[dict[str, str]]) -> StoredEntry | None:
         """CreateSecret; on a race with an existing secret, return it (ours) or conflict."""
-        from botocore.exceptions import ClientError
-
         kwargs: dict[str, Any] = {
             "Name": entry.name,
             "SecretString": entry.value,
@@ -225,17 +219,18 @@ class SecretsManagerStore(Store):
         if self.replica_regions:
             kwargs["AddReplicaRegions"] = [{"Region": r} for r in self.replica_regions]
         try:
-            self.client.create_secret(**kwargs)
+            self._call("CreateSecret", entry.name, self.client.create_secret, **kwargs)
             return None
-        except ClientError as exc:
-            if _aws.error_code(exc) not in ("ResourceExistsException", "InvalidRequestException"):
-                raise _aws.store_error(exc, store=KIND, op="CreateSecret", name=entry.name) from None
-            code = _aws.error_code(exc)
-        except Exception as exc:  # noqa: BLE001
-            raise _aws.store_error(exc, store=KIND, op="CreateSecret", name=entry.name) from None
+        except ConflictError as exc:  # ResourceExistsException: the name is taken
+            failure: _aws.StoreError = exc
+        except _aws.StoreError as exc:
+            # InvalidRequestException: a secret of this name is scheduled for deletion
+            if exc.code != "InvalidRequestException":
+                raise
+            failure = exc
         existing = self._describe(entry.name)
         if existing is None:
-            raise _aws.StoreError(f"{KIND}: CreateSecret for {entry.name} failed: {code}", field=entry.name)
+            raise failure
         if not existing.managed or existing.owner != entry.owner:
             raise ConflictError(
                 f"{KIND}: {entry.name} already exists and is not managed by "
@@ -245,19 +240,12 @@ class SecretsManagerStore(Store):
         return existing
 
     def _describe(self, name: str) -> StoredEntry | None:
-        from botocore.exceptions import ClientError
-
         try:
-            item = self.client.describe_secret(SecretId=name)
-        except ClientError as exc:
-            if _aws.error_code(exc) == "ResourceNotFoundException":
-                return None
-            raise _aws.store_error(exc, store=KIND, op="DescribeSecret", name=name) from None
-        return _stored(item)
+            return _stored(self._call("DescribeSecret", name, self.client.describe_secret, SecretId=name))
+        except NotFoundError:
+            return None
 
-    def delete(self, current: StoredEntry) -> None:
-        if not current.managed:
-            raise _aws.StoreError(f"{KIND}: refusing to delete unmanaged {current.name}", field=current.name)
+    def _delete(self, current: StoredEntry, commit: str | None) -> None:
         if current.deleted:
             return
         kwargs: dict[str, Any] = {"SecretId": current.handle.arn}
@@ -265,14 +253,7 @@ class SecretsManagerStore(Store):
             kwargs["ForceDeleteWithoutRecovery"] = True
         elif self.recovery_window:
             kwargs["RecoveryWindowInDays"] = self.recovery_window
-        from botocore.exceptions import ClientError
-
-        try:
-            self.client.delete_secret(**kwargs)
-        except ClientError as exc:
-            if _aws.error_code(exc) == "ResourceNotFoundException":
-                return
-            raise _aws.store_error(exc, store=KIND, op="DeleteSecret", name=current.name) from None
+        self._call("DeleteSecret", current.name, self.client.delete_secret, **kwargs)
 
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
         by_arn = {e.handle.arn: e.name for e in entries if not e.deleted}
@@ -292,12 +273,6 @@ class SecretsManagerStore(Store):
                 if not token:
                     break
         return out
-
-    def _call(self, op: str, name: str | None, fn: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(**kwargs)
-        except Exception as exc:  # noqa: BLE001
-            raise _aws.store_error(exc, store=KIND, op=op, name=name) from None
 
 
 def _stored(item: dict[str, Any]) -> StoredEntry:

@@ -43,15 +43,15 @@ from core.model import (
 from core.naming import NameContext
 from core.options import option
 from core.stores._azure import (
+    AzureStore,
     app_config_client,
     app_config_endpoint,
     azure_options,
     clean_repo_url,
-    store_error,
     vault_url,
 )
 from core.stores.azure_key_vault import KeyVaultStore
-from core.stores.base import ConflictError, Store
+from core.stores.base import ConflictError
 
 if TYPE_CHECKING:
     from core.config import SecretManagerConfig
@@ -96,7 +96,7 @@ class AppConfigOptions:
         return []
 
 
-class AppConfigurationStore(Store):
+class AppConfigurationStore(AzureStore):
     kind: ClassVar[str] = "azure-app-configuration"
     max_concurrency: ClassVar[int] = 8
     can_read_values: ClassVar[bool] = True
@@ -116,7 +116,7 @@ class AppConfigurationStore(Store):
         if key_vault_references and not vault_url:
             raise StoreError("keyVaultReferences needs provider.azure.vaultName or vaultUrl",
                              field="spec.provider.azure.appConfig.keyVaultReferences")  # fmt: skip
-        self.client = client
+        super().__init__(client)
         self.label = label
         self.separator = separator
         self.content_type = content_type
@@ -215,31 +215,44 @@ class AppConfigurationStore(Store):
     def label_filter(self) -> str:
         return "\0" if self.label is None else escape_filter(self.label)
 
-    def list_entries(self, query: ListQuery) -> list[StoredEntry]:
-        from azure.core.exceptions import AzureError
-
+    def _list(self, query: ListQuery) -> list[StoredEntry]:
         out: list[StoredEntry] = []
-        try:
-            settings = self.client.list_configuration_settings(
-                label_filter=self.label_filter, fields=LIST_FIELDS
+        settings = self._call("list_configuration_settings", None, self.client.list_configuration_settings,
+                              label_filter=self.label_filter, fields=LIST_FIELDS)  # fmt: skip
+        for s in settings:
+            if (s.label or None) != self.label:
+                continue
+            tags = dict(s.tags or {})
+            entry = StoredEntry.from_metadata(
+                s.key, tags, handle=AppConfigHandle(s.key, s.label, s.etag, bool(s.read_only))
             )
-            for s in settings:
-                if (s.label or None) != self.label:
-                    continue
-                tags = dict(s.tags or {})
-                entry = StoredEntry.from_metadata(
-                    s.key, tags, handle=AppConfigHandle(s.key, s.label, s.etag, bool(s.read_only))
-                )
-                if query.wants(entry):
-                    out.append(entry)
-        except AzureError as exc:
-            raise store_error(exc, op="listing App Configuration key-values") from None
+            if query.wants(entry):
+                out.append(entry)
         return out
 
-    def put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
-        from azure.appconfiguration import ConfigurationSetting, ResourceReadOnlyError
+    def map_error(self, exc: Exception, *, op: str, name: str | None) -> StoreError:
+        """The Azure mapper, plus App Configuration's two refusals that need their own words:
+        an ETag that no longer matches (412) and a locked key-value."""
+        from azure.appconfiguration import ResourceReadOnlyError
+        from azure.core.exceptions import ResourceModifiedError
+
+        if isinstance(exc, ResourceModifiedError):
+            return StoreError(
+                "changed in App Configuration since it was listed (ETag mismatch); not "
+                + (
+                    "deleted"
+                    if op == "delete_configuration_setting"
+                    else "overwritten, the next sync plans again"
+                ),
+                field=name,
+            )
+        if isinstance(exc, ResourceReadOnlyError):
+            return StoreError("key-value is locked (read-only) in App Configuration", field=name)
+        return super().map_error(exc, op=op, name=name)
+
+    def _put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
+        from azure.appconfiguration import ConfigurationSetting
         from azure.core import MatchConditions
-        from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError
 
         tags = self.tags_for(entry)
         size = self._size(entry.name, entry.value, entry.content_type, tags)
@@ -252,77 +265,44 @@ class AppConfigurationStore(Store):
         setting = ConfigurationSetting(
             key=entry.name, label=self.label, value=entry.value, content_type=entry.content_type, tags=tags
         )
-        try:
-            if current is None:
-                self.client.add_configuration_setting(setting)  # If-None-Match: *
-            else:
-                etag = current.handle.etag if current.handle else None
-                self.client.set_configuration_setting(
-                    setting, match_condition=MatchConditions.IfNotModified, etag=etag
+        if current is None:
+            try:  # If-None-Match: *
+                self._call(
+                    "add_configuration_setting", entry.name, self.client.add_configuration_setting, setting
                 )
-        except ResourceExistsError:
-            raise ConflictError(
-                "exists and is not managed by secret-manager-functions", field=entry.name
-            ) from None
-        except ResourceModifiedError:
-            raise StoreError(
-                "changed in App Configuration since it was listed (ETag mismatch); not overwritten, "
-                "the next sync plans again",
-                field=entry.name,
-            ) from None
-        except ResourceReadOnlyError:
-            raise StoreError(
-                "key-value is locked (read-only) in App Configuration", field=entry.name
-            ) from None
-        except AzureError as exc:
-            raise store_error(exc, op="writing App Configuration key-value", name=entry.name) from None
+            except ConflictError:
+                raise ConflictError(
+                    "exists and is not managed by secret-manager-functions", field=entry.name
+                ) from None
+        else:
+            etag = current.handle.etag if current.handle else None
+            self._call("set_configuration_setting", entry.name, self.client.set_configuration_setting,
+                       setting, match_condition=MatchConditions.IfNotModified, etag=etag)  # fmt: skip
 
     def mark(self, entry: DesiredEntry, current: StoredEntry) -> None:
         """App Configuration keeps no versions and tags are part of the key-value: the same
         value is written back with our tags, conditional on the ETag listed."""
         self.put(entry, current)
 
-    def delete(self, current: StoredEntry) -> None:
-        from azure.appconfiguration import ResourceReadOnlyError
+    def _delete(self, current: StoredEntry, commit: str | None) -> None:
         from azure.core import MatchConditions
-        from azure.core.exceptions import AzureError, ResourceModifiedError
 
         handle = current.handle
-        if not current.managed or handle is None or (handle.label or None) != self.label:
+        if handle is None or (handle.label or None) != self.label:
             raise StoreError("refusing to delete a key-value that is not ours (label or ownership)",
                              field=current.name)  # fmt: skip
-        try:
-            self.client.delete_configuration_setting(
-                handle.key, label=self.label, etag=handle.etag, match_condition=MatchConditions.IfNotModified
-            )
-        except ResourceModifiedError:
-            raise StoreError(
-                "changed in App Configuration since it was listed (ETag mismatch); not deleted",
-                field=current.name,
-            ) from None
-        except ResourceReadOnlyError:
-            raise StoreError(
-                "key-value is locked (read-only) in App Configuration", field=current.name
-            ) from None
-        except AzureError as exc:
-            raise store_error(exc, op="deleting App Configuration key-value", name=current.name) from None
+        self._call("delete_configuration_setting", current.name, self.client.delete_configuration_setting,
+                   handle.key, label=self.label, etag=handle.etag,
+                   match_condition=MatchConditions.IfNotModified)  # fmt: skip
 
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
         """Current values for drift detection, from one label-scoped listing (100 per page)
         rather than one GET per key."""
-        from azure.core.exceptions import AzureError
-
         wanted = {e.name for e in entries}
         out: dict[str, str] = {}
-        try:
-            for s in self.client.list_configuration_settings(
-                label_filter=self.label_filter, fields=LIST_FIELDS
-            ):
-                if s.key in wanted and (s.label or None) == self.label:
-                    out[s.key] = s.value or ""
-        except AzureError as exc:
-            raise store_error(exc, op="reading App Configuration key-values") from None
+        settings = self._call("list_configuration_settings", None, self.client.list_configuration_settings,
+                              label_filter=self.label_filter, fields=LIST_FIELDS)  # fmt: skip
+        for s in self._mapped("reading", None, list, settings):
+            if s.key in wanted and (s.label or None) == self.label:
+                out[s.key] = s.value or ""
         return out
-
-    def close(self) -> None:
-        """Clients are cached per process (warm invocations reuse them): nothing to release."""

@@ -37,8 +37,8 @@ from core.model import (
     StoredEntry,
 )
 from core.options import option
-from core.stores._azure import azure_options, clean_repo_url, error_code, fit, secret_client, store_error
-from core.stores.base import ConflictError, Store
+from core.stores._azure import AzureStore, azure_options, clean_repo_url, fit, secret_client, store_error
+from core.stores.base import ConflictError, NotFoundError
 
 if TYPE_CHECKING:
     from core.config import SecretManagerConfig
@@ -68,13 +68,13 @@ class KeyVaultOptions:
     purge_on_delete: bool = option(False)
 
 
-class KeyVaultStore(Store):
+class KeyVaultStore(AzureStore):
     kind: ClassVar[str] = "azure-key-vault"
     max_concurrency: ClassVar[int] = 8
     can_read_values: ClassVar[bool] = True
 
     def __init__(self, client: Any, *, purge_on_delete: bool = False, polling_interval: float = 1.0) -> None:
-        self.client = client
+        super().__init__(client)
         self.purge_on_delete = purge_on_delete
         self.polling_interval = polling_interval
 
@@ -111,31 +111,28 @@ class KeyVaultStore(Store):
         )
 
     # -- Store interface ----------------------------------------------------------------
-    def list_entries(self, query: ListQuery) -> list[StoredEntry]:
-        from azure.core.exceptions import AzureError
-
+    def _list(self, query: ListQuery) -> list[StoredEntry]:
         names = {n.lower() for n in query.names}
         out: list[StoredEntry] = []
         live: set[str] = set()
-        try:
-            for props in self.client.list_properties_of_secrets(max_page_size=25):
-                if getattr(props, "managed", False):
-                    continue  # backs a Key Vault certificate: never ours
-                live.add(props.name.lower())
-                entry = self._stored(props, deleted=False)
-                if query.wants(entry, case_insensitive=True):
-                    out.append(entry)
-            if names - live:
-                for deleted in self.client.list_deleted_secrets(max_page_size=25):
-                    if deleted.name.lower() in names - live:
-                        out.append(self._stored(deleted.properties, deleted=True))
-        except AzureError as exc:
-            raise store_error(exc, op="listing Key Vault secrets") from None
+        listed = self._call("list_properties_of_secrets", None, self.client.list_properties_of_secrets,
+                            max_page_size=25)  # fmt: skip
+        for props in listed:
+            if getattr(props, "managed", False):
+                continue  # backs a Key Vault certificate: never ours
+            live.add(props.name.lower())
+            entry = self._stored(props, deleted=False)
+            if query.wants(entry, case_insensitive=True):
+                out.append(entry)
+        if names - live:
+            deleted_listing = self._call("list_deleted_secrets", None, self.client.list_deleted_secrets,
+                                         max_page_size=25)  # fmt: skip
+            for deleted in deleted_listing:
+                if deleted.name.lower() in names - live:
+                    out.append(self._stored(deleted.properties, deleted=True))
         return out
 
-    def put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
-        from azure.core.exceptions import AzureError, ResourceExistsError
-
+    def _put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
         size = len(entry.value.encode("utf-8"))
         if size > MAX_VALUE_BYTES:
             raise StoreError(
@@ -145,38 +142,32 @@ class KeyVaultStore(Store):
         name = current.handle.name if current is not None and current.handle else entry.name
         tags = self.tags_for(entry)
         content_type = self.content_type_for(entry)
+        if current is not None and current.deleted:
+            self._recover(name)
+            if current.managed and current.fingerprint == entry.fingerprint:
+                # Same value as before the deletion: bring it back, refresh the tags only.
+                self._call("update_secret_properties", name, self.client.update_secret_properties,
+                           name, tags=tags, content_type=content_type)  # fmt: skip
+                return
+        elif current is None:
+            self._ensure_free(name)
         try:
-            if current is not None and current.deleted:
-                self._recover(name)
-                if current.managed and current.fingerprint == entry.fingerprint:
-                    # Same value as before the deletion: bring it back, refresh the tags only.
-                    self.client.update_secret_properties(name, tags=tags, content_type=content_type)
-                    return
-            elif current is None:
-                self._ensure_free(name)
-            self.client.set_secret(name, entry.value, tags=tags, content_type=content_type)
-        except ResourceExistsError as exc:
-            if error_code(exc) == "ObjectIsDeletedButRecoverable":
+            self._call("set_secret", name, self.client.set_secret, name, entry.value, tags=tags,
+                       content_type=content_type)  # fmt: skip
+        except ConflictError as exc:
+            if exc.code == "ObjectIsDeletedButRecoverable":
                 raise ConflictError(
                     "a soft-deleted secret of this name exists that was not listed; "
                     "recover or purge it in Key Vault",
                     field=entry.name,
                 ) from None
-            raise store_error(exc, op="setting Key Vault secret", name=entry.name) from None
-        except ConflictError:
-            raise
-        except AzureError as exc:
-            raise store_error(exc, op="setting Key Vault secret", name=entry.name) from None
+            raise StoreError(exc.message, code=exc.code, field=entry.name) from None
 
     def mark(self, entry: DesiredEntry, current: StoredEntry) -> None:
         """Tags on the current version (Update Secret properties): no new version."""
-        from azure.core.exceptions import AzureError
-
         name = current.handle.name if current.handle else entry.name
-        try:
-            self.client.update_secret_properties(name, tags=self.tags_for(entry))
-        except AzureError as exc:
-            raise store_error(exc, op="tagging Key Vault secret", name=entry.name) from None
+        self._call("update_secret_properties", entry.name, self.client.update_secret_properties, name,
+                   tags=self.tags_for(entry))  # fmt: skip
 
     def _ensure_free(self, name: str) -> None:
         """Raise ConflictError if a live secret of that name appeared since the listing.
@@ -186,56 +177,43 @@ class KeyVaultStore(Store):
         empty ``value`` list (what the service is reported to answer, and what Microsoft's own
         tooling relies on). Only a listed version means "taken".
         """
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            pages = self.client.list_properties_of_secret_versions(name, max_page_size=1).by_page()
-            first_page = next(pages, None)
-            taken = first_page is not None and next(iter(first_page), None) is not None
-        except ResourceNotFoundError:
+        versions = self.client.list_properties_of_secret_versions(name, max_page_size=1)  # lazy
+        try:  # the first page is fetched here
+            first_page = self._call(
+                "list_properties_of_secret_versions", name, next, versions.by_page(), None
+            )
+        except NotFoundError:
             return
+        taken = first_page is not None and next(iter(first_page), None) is not None
         if taken:
             raise ConflictError("exists and is not managed by secret-manager-functions", field=name)
 
     def _recover(self, name: str) -> None:
-        poller = self.client.begin_recover_deleted_secret(name, _polling_interval=self.polling_interval)
+        poller = self._call("begin_recover_deleted_secret", name, self.client.begin_recover_deleted_secret,
+                            name, _polling_interval=self.polling_interval)  # fmt: skip
         poller.wait()
 
-    def delete(self, current: StoredEntry) -> None:
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
-
-        if not current.managed:
-            raise StoreError("refusing to delete a secret not managed by secret-manager-functions",
-                             field=current.name)  # fmt: skip
+    def _delete(self, current: StoredEntry, commit: str | None) -> None:
         if current.deleted:
             return
         name = current.handle.name if current.handle else current.name
-        try:
-            try:
-                poller = self.client.begin_delete_secret(name, _polling_interval=self.polling_interval)
-            except ResourceNotFoundError:
-                return  # already gone
-            if self.purge_on_delete:
-                poller.wait()
-                self.client.purge_deleted_secret(name)
-        except AzureError as exc:
-            raise store_error(exc, op="deleting Key Vault secret", name=name) from None
+        poller = self._call("begin_delete_secret", name, self.client.begin_delete_secret, name,
+                            _polling_interval=self.polling_interval)  # fmt: skip
+        if self.purge_on_delete:
+            poller.wait()
+            self._call("purge_deleted_secret", name, self.client.purge_deleted_secret, name)
 
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
         """Current values for drift detection: one GET per secret (Key Vault has no batch
         read), `max_concurrency` at a time."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
-
         def read(entry: StoredEntry) -> tuple[str, str | None]:
             name = entry.handle.name if entry.handle else entry.name
             try:
-                return entry.name, self.client.get_secret(name).value or ""
-            except ResourceNotFoundError:
+                return entry.name, self._call("get_secret", name, self.client.get_secret, name).value or ""
+            except NotFoundError:
                 return entry.name, None
-            except AzureError as exc:
-                raise store_error(exc, op="reading Key Vault secret", name=name) from None
 
         live = [e for e in entries if not e.deleted]
         with ThreadPoolExecutor(max_workers=max(1, min(self.max_concurrency, len(live)))) as pool:
@@ -243,12 +221,7 @@ class KeyVaultStore(Store):
         return {name: value for name, value in results if value is not None}
 
     def read_secret(self, name: str) -> str:
-        from azure.core.exceptions import AzureError
-
-        try:
-            return self.client.get_secret(name).value or ""
-        except AzureError as exc:
-            raise store_error(exc, op="reading Key Vault secret", name=name) from None
+        return self._call("get_secret", name, self.client.get_secret, name).value or ""
 
     # -- first-run fingerprint key (core/fingerprint.py) ------------------------------------
     def read_fingerprint_secret(self, name: str) -> str | None:
@@ -282,5 +255,3 @@ class KeyVaultStore(Store):
             raise StoreError("no enabled version after adding one", field=name)
         return winner
 
-    def close(self) -> None:
-        """Clients are cached per process (warm invocations reuse them): nothing to release."""

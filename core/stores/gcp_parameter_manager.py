@@ -49,7 +49,7 @@ from core.naming.base import NameContext
 from core.naming.gcp_parameter_manager import DOCUMENT_TEMPLATE
 from core.options import option
 from core.stores import _gcp
-from core.stores.base import ConflictError, Store
+from core.stores.base import ConflictError
 from core.stores.gcp_secret_manager import SecretManagerStore
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class ParameterManagerOptions:
         return []
 
 
-class ParameterManagerStore(Store):
+class ParameterManagerStore(_gcp.GcpStore):
     kind: ClassVar[str] = "gcp-parameter-manager"
     #: Parameter Manager allows 1,200 requests/min per project; 8 in flight stays below it.
     max_concurrency: ClassVar[int] = 8
@@ -110,6 +110,7 @@ class ParameterManagerStore(Store):
         )
         for where, problem in chosen.problems():
             raise StoreError(f"{where} {problem}", field=f"spec.provider.gcp.parameterManager.{where}")
+        super().__init__(client)
         self.project = project
         self.location = location or "global"
         self.mode = mode
@@ -118,9 +119,6 @@ class ParameterManagerStore(Store):
         self.document_name = document_name or DOCUMENT_TEMPLATE
         self.suffix = suffix or ""
         self.secret_location = None if secret_location in (None, "", "global") else secret_location
-        self._client = client
-        #: SDK calls made, by method name (benchmarks and tests read this).
-        self.calls: dict[str, int] = {}
 
     @classmethod
     def from_config(cls, config: SecretManagerConfig) -> ParameterManagerStore:
@@ -138,11 +136,8 @@ class ParameterManagerStore(Store):
         )
 
     # -- plumbing ----------------------------------------------------------------------
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = _gcp.parameter_manager_client(self.location)
-        return self._client
+    def _make_client(self) -> Any:
+        return _gcp.parameter_manager_client(self.location)
 
     @property
     def parent(self) -> str:
@@ -150,14 +145,6 @@ class ParameterManagerStore(Store):
 
     def parameter_path(self, name: str) -> str:
         return f"{self.parent}/parameters/{name}"
-
-    def _call(self, method: str, what: str, /, *, scrub: bytes | None = None, **kw: Any) -> Any:
-        try:
-            return _gcp.call(self.calls, method, getattr(self.client, method), **kw)
-        except StoreError:
-            raise
-        except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
-            raise _gcp.store_error(exc, method, what, secret=scrub) from None
 
     def secret_reference(self, secret_name: str) -> str:
         parent = f"projects/{self.project}"
@@ -236,12 +223,10 @@ class ParameterManagerStore(Store):
         return javaproperties.dumps(doc, timestamp=False, sort_keys=True)
 
     # -- Store -------------------------------------------------------------------------
-    def list_entries(self, query: ListQuery) -> list[StoredEntry]:
+    def _list(self, query: ListQuery) -> list[StoredEntry]:
         # Filtered here, not by the server: unmanaged entries named in the query count too.
         request: dict[str, Any] = {"parent": self.parent, "page_size": self.list_page_size}
-        return _gcp.list_wanted(
-            self.calls, "list_parameters", self.client, request, "parameters", self._stored, query
-        )
+        return self._list_wanted("list_parameters", request, "parameters", self._stored, query)
 
     def _stored(self, param: Any) -> StoredEntry:
         labels = dict(param.labels)
@@ -252,7 +237,7 @@ class ParameterManagerStore(Store):
             handle={"path": param.name, "labels": labels, "format": _format_name(param.format_)},
         )
 
-    def put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
+    def _put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
         from google.cloud.parametermanager_v1 import ParameterFormat
 
         fmt = entry.options.get("format") or (
@@ -272,10 +257,9 @@ class ParameterManagerStore(Store):
             current = None
         if current is None:
             try:
-                _gcp.call(
-                    self.calls,
+                self._rpc(
                     "create_parameter",
-                    self.client.create_parameter,
+                    entry.name,
                     request={
                         "parent": self.parent,
                         "parameter_id": entry.name,
@@ -285,10 +269,8 @@ class ParameterManagerStore(Store):
                         },
                     },
                 )
-            except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
-                if not _gcp.is_kind(exc, "AlreadyExists", "Conflict"):
-                    raise _gcp.store_error(exc, "create_parameter", entry.name) from None
-                existing = self._stored(self._call("get_parameter", entry.name, name=path))
+            except ConflictError:  # AlreadyExists
+                existing = self._stored(self._rpc("get_parameter", entry.name, name=path))
                 if not (existing.managed and existing.owner == entry.owner):
                     raise ConflictError(
                         "a parameter of this name exists and is not managed by this config", field=entry.name
@@ -303,7 +285,7 @@ class ParameterManagerStore(Store):
                 return
         if not (current.fingerprint is None and self._latest_payload(path) == data):
             self._add_version(entry, path, data)
-        self._call(
+        self._rpc(
             "update_parameter",
             entry.name,
             parameter={"name": path, "labels": _gcp.merge_labels(current.handle.get("labels", {}), labels)},
@@ -313,7 +295,7 @@ class ParameterManagerStore(Store):
     def mark(self, entry: DesiredEntry, current: StoredEntry) -> None:
         """Add our metadata to an entry that already holds `entry.value`: no new version."""
         labels = _gcp.entry_labels(entry.metadata(), entry.options)
-        self._call(
+        self._rpc(
             "update_parameter", entry.name,
             parameter={"name": self.parameter_path(entry.name),
                        "labels": _gcp.merge_labels((current.handle or {}).get("labels", {}), labels)},
@@ -323,18 +305,18 @@ class ParameterManagerStore(Store):
     def _rollback_create(self, path: str) -> None:
         """A parameter created without its version would carry a fingerprint it lacks."""
         try:
-            _gcp.call(self.calls, "delete_parameter", self.client.delete_parameter, name=path)
-        except Exception:  # noqa: BLE001, S110 - best effort; the error being raised says more
+            self._rpc("delete_parameter", path, name=path)
+        except StoreError:  # best effort; the error being raised says more
             pass
 
     def _add_version(self, entry: DesiredEntry, path: str, data: bytes) -> None:
         for attempt in range(3):
             vid = new_version_id(entry.commit)
             try:
-                _gcp.call(
-                    self.calls,
+                self._rpc(
                     "create_parameter_version",
-                    self.client.create_parameter_version,
+                    entry.name,
+                    scrub=data,
                     request={
                         "parent": path,
                         "parameter_version_id": vid,
@@ -342,13 +324,13 @@ class ParameterManagerStore(Store):
                     },
                 )
                 return
-            except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
-                if _gcp.is_kind(exc, "AlreadyExists", "Conflict") and attempt < 2:
+            except ConflictError:
+                if attempt < 2:
                     continue  # practically impossible (random suffix); pick another id
-                raise _gcp.store_error(exc, "create_parameter_version", entry.name, secret=data) from None
+                raise
 
     def _versions(self, name: str, path: str) -> list[Any]:
-        pager = self._call("list_parameter_versions", name, request={"parent": path, "page_size": 1000})
+        pager = self._rpc("list_parameter_versions", name, request={"parent": path, "page_size": 1000})
         return sorted(pager, key=lambda v: (v.create_time, v.name))
 
     def _latest_payload(self, path: str) -> bytes | None:
@@ -356,22 +338,17 @@ class ParameterManagerStore(Store):
         versions = [v for v in self._versions(name, path) if not v.disabled]
         if not versions:
             return None
-        v = self._call("get_parameter_version", name, name=versions[-1].name)
+        v = self._rpc("get_parameter_version", name, name=versions[-1].name)
         return bytes(v.payload.data)
 
     def _delete_all(self, name: str, path: str) -> None:
         for v in self._versions(name, path):
-            self._call("delete_parameter_version", name, name=v.name)
-        self._call("delete_parameter", name, name=path)
+            self._rpc("delete_parameter_version", name, name=v.name)
+        self._rpc("delete_parameter", name, name=path)
 
-    def delete(self, current: StoredEntry) -> None:
+    def _delete(self, current: StoredEntry, commit: str | None) -> None:
         path = (current.handle or {}).get("path") or self.parameter_path(current.name)
-        try:
-            self._delete_all(current.name, path)
-        except StoreError as exc:
-            if "NotFound" in str(exc):
-                return
-            raise
+        self._delete_all(current.name, path)
 
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
         """Newest payloads, read `max_concurrency` parameters at a time."""
@@ -390,16 +367,8 @@ class ParameterManagerStore(Store):
         versions = [v for v in self._versions(name, path) if not v.disabled]
         if not versions:
             raise StoreError("parameter has no enabled version", field=name)
-        resp = self._call("render_parameter_version", name, name=versions[-1].name)
+        resp = self._rpc("render_parameter_version", name, name=versions[-1].name)
         return bytes(resp.rendered_payload).decode("utf-8")
-
-    def close(self) -> None:
-        transport = getattr(self._client, "transport", None)
-        if transport is not None:
-            try:
-                transport.close()
-            except Exception:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
-                pass
 
 
 def new_version_id(commit: str | None) -> str:

@@ -33,7 +33,7 @@ from core.model import (
 )
 from core.options import option
 from core.stores import _gcp
-from core.stores.base import ConflictError, Store
+from core.stores.base import ConflictError, NotFoundError
 
 if TYPE_CHECKING:
     from core.config import SecretManagerConfig
@@ -73,7 +73,7 @@ class SecretManagerOptions:
         return out
 
 
-class SecretManagerStore(Store):
+class SecretManagerStore(_gcp.GcpStore):
     kind: ClassVar[str] = "gcp-secret-manager"
     #: AddSecretVersion is limited per project to 600 writes/min: 8 in flight stays below it.
     max_concurrency: ClassVar[int] = 8
@@ -89,14 +89,12 @@ class SecretManagerStore(Store):
         hygiene: str = VersionHygiene.action,
         client: Any = None,
     ) -> None:
+        super().__init__(client)
         self.project = project
         self.location = location if location and location != "global" else None
         self.replication_locations = list(replication_locations or [])
         self.keep_versions = max(1, int(keep_versions))
         self.hygiene = hygiene
-        self._client = client
-        #: SDK calls made, by method name (benchmarks and tests read this).
-        self.calls: dict[str, int] = {}
 
     @classmethod
     def from_config(cls, config: SecretManagerConfig) -> SecretManagerStore:
@@ -111,11 +109,8 @@ class SecretManagerStore(Store):
         )
 
     # -- plumbing ----------------------------------------------------------------------
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = _gcp.secret_manager_client(self.location)
-        return self._client
+    def _make_client(self) -> Any:
+        return _gcp.secret_manager_client(self.location)
 
     @property
     def parent(self) -> str:
@@ -126,14 +121,6 @@ class SecretManagerStore(Store):
     def secret_path(self, name: str) -> str:
         return f"{self.parent}/secrets/{name}"
 
-    def _call(self, method: str, what: str, /, *args: Any, scrub: bytes | None = None, **kw: Any) -> Any:
-        try:
-            return _gcp.call(self.calls, method, getattr(self.client, method), *args, **kw)
-        except StoreError:
-            raise
-        except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
-            raise _gcp.store_error(exc, method, what, secret=scrub) from None
-
     def _replication(self) -> dict[str, Any] | None:
         if self.location:
             return None  # regional secrets have no replication policy
@@ -142,13 +129,11 @@ class SecretManagerStore(Store):
         return {"automatic": {}}
 
     # -- Store -------------------------------------------------------------------------
-    def list_entries(self, query: ListQuery) -> list[StoredEntry]:
+    def _list(self, query: ListQuery) -> list[StoredEntry]:
         # No server-side filter: unmanaged entries named in the query must be seen too (as
         # conflicts), and one page holds 25,000 secrets, so filtering here costs nothing.
         request = {"parent": self.parent, "page_size": 25000}
-        return _gcp.list_wanted(
-            self.calls, "list_secrets", self.client, request, "secrets", self._stored, query
-        )
+        return self._list_wanted("list_secrets", request, "secrets", self._stored, query)
 
     def _stored(self, secret: Any) -> StoredEntry:
         name = secret.name.rsplit("/", 1)[-1]
@@ -160,7 +145,7 @@ class SecretManagerStore(Store):
             name, meta, handle={"path": secret.name, "labels": labels, "etag": secret.etag}
         )
 
-    def put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
+    def _put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
         data = entry.value.encode("utf-8")
         meta = entry.metadata()
         labels = _gcp.entry_labels(meta, entry.options)
@@ -172,16 +157,12 @@ class SecretManagerStore(Store):
             if replication is not None:
                 secret["replication"] = replication
             try:
-                _gcp.call(
-                    self.calls,
-                    "create_secret",
-                    self.client.create_secret,
+                self._rpc(
+                    "create_secret", entry.name,
                     request={"parent": self.parent, "secret_id": entry.name, "secret": secret},
-                )
-            except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
-                if not _gcp.is_kind(exc, "AlreadyExists", "Conflict"):
-                    raise _gcp.store_error(exc, "create_secret", entry.name) from None
-                existing = self._stored(self._call("get_secret", entry.name, name=path))
+                )  # fmt: skip
+            except ConflictError:  # AlreadyExists
+                existing = self._stored(self._rpc("get_secret", entry.name, name=path))
                 if not (existing.managed and existing.owner == entry.owner):
                     raise ConflictError(
                         "a secret of this name exists and is not managed by this config",
@@ -200,7 +181,7 @@ class SecretManagerStore(Store):
         else:
             self._add_version(entry.name, path, data)
         old_labels = (current.handle or {}).get("labels", {})
-        self._call(
+        self._rpc(
             "update_secret", entry.name,
             secret={"name": path, "labels": _gcp.merge_labels(old_labels, labels),
                     "annotations": annotations},
@@ -212,7 +193,7 @@ class SecretManagerStore(Store):
         meta = entry.metadata()
         old_labels = (current.handle or {}).get("labels", {})
         labels = _gcp.merge_labels(old_labels, _gcp.entry_labels(meta, entry.options))
-        self._call(
+        self._rpc(
             "update_secret", entry.name,
             secret={"name": self.secret_path(entry.name), "labels": labels, "annotations": self._annotations(meta)},
             update_mask={"paths": ["labels", "annotations"]},
@@ -220,8 +201,8 @@ class SecretManagerStore(Store):
 
     def _rollback_create(self, path: str) -> None:
         try:
-            _gcp.call(self.calls, "delete_secret", self.client.delete_secret, request={"name": path})
-        except Exception:  # noqa: BLE001, S110 - best effort; the error being raised says more
+            self._rpc("delete_secret", path, request={"name": path})
+        except StoreError:  # best effort; the error being raised says more
             pass
 
     def _annotations(self, meta: dict[str, str]) -> dict[str, str]:
@@ -233,19 +214,14 @@ class SecretManagerStore(Store):
 
     def _latest_equals(self, path: str, data: bytes) -> bool:
         try:
-            resp = _gcp.call(
-                self.calls,
-                "access_secret_version",
-                self.client.access_secret_version,
-                name=f"{path}/versions/latest",
-            )
-        except Exception:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
+            resp = self._rpc("access_secret_version", path, name=f"{path}/versions/latest")
+        except StoreError:
             return False  # no enabled version, or unreadable: write one
         return bytes(resp.payload.data) == data
 
     def _add_version(self, name: str, path: str, data: bytes) -> None:
         crc = _gcp.crc32c(data)
-        version = self._call(
+        version = self._rpc(
             "add_secret_version", name, scrub=data,
             request={"parent": path, "payload": {"data": data, "data_crc32c": crc}},
         )  # fmt: skip
@@ -259,7 +235,7 @@ class SecretManagerStore(Store):
         from google.cloud.secretmanager_v1 import SecretVersion
 
         state = SecretVersion.State
-        pager = self._call("list_secret_versions", name, request={"parent": path, "page_size": 1000})
+        pager = self._rpc("list_secret_versions", name, request={"parent": path, "page_size": 1000})
         versions = []
         for v in pager:
             m = _VERSION_NO.search(v.name)
@@ -272,30 +248,17 @@ class SecretManagerStore(Store):
             if v.name in keep:
                 continue
             if self.hygiene == "destroy":
-                self._call("destroy_secret_version", name, request={"name": v.name})
+                self._rpc("destroy_secret_version", name, request={"name": v.name})
             elif v.state == state.ENABLED:
-                self._call("disable_secret_version", name, request={"name": v.name})
+                self._rpc("disable_secret_version", name, request={"name": v.name})
 
-    def delete(self, current: StoredEntry) -> None:
+    def _delete(self, current: StoredEntry, commit: str | None) -> None:
         path = (current.handle or {}).get("path") or self.secret_path(current.name)
-        try:
-            _gcp.call(self.calls, "delete_secret", self.client.delete_secret, request={"name": path})
-        except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
-            if _gcp.is_kind(exc, "NotFound"):
-                return  # already gone: the desired state holds
-            raise _gcp.store_error(exc, "delete_secret", current.name) from None
+        self._rpc("delete_secret", current.name, request={"name": path})
 
     def read_secret(self, name: str) -> str:
         """The latest value of one secret by id (the SOPS age key of spec.decryption)."""
-        try:
-            resp = _gcp.call(
-                self.calls,
-                "access_secret_version",
-                self.client.access_secret_version,
-                name=f"{self.secret_path(name)}/versions/latest",
-            )
-        except Exception as exc:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
-            raise _gcp.store_error(exc, "access_secret_version", name) from None
+        resp = self._rpc("access_secret_version", name, name=f"{self.secret_path(name)}/versions/latest")
         return bytes(resp.payload.data).decode("utf-8")
 
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
@@ -305,12 +268,13 @@ class SecretManagerStore(Store):
         def one(entry: StoredEntry) -> tuple[str, str | None]:
             path = (entry.handle or {}).get("path") or self.secret_path(entry.name)
             try:
-                resp = _gcp.call(self.calls, "access_secret_version", self.client.access_secret_version,
-                                 name=f"{path}/versions/latest")  # fmt: skip
-            except Exception as exc:  # noqa: BLE001 - mapped below
-                if _gcp.is_kind(exc, "NotFound", "FailedPrecondition"):
-                    return entry.name, None
-                raise _gcp.store_error(exc, "access_secret_version", entry.name) from None
+                resp = self._rpc("access_secret_version", entry.name, name=f"{path}/versions/latest")
+            except NotFoundError:
+                return entry.name, None
+            except StoreError as exc:
+                if exc.code != "FailedPrecondition":  # no enabled version
+                    raise
+                return entry.name, None
             return entry.name, bytes(resp.payload.data).decode("utf-8", "replace")
 
         with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
@@ -361,18 +325,10 @@ class SecretManagerStore(Store):
 
     def version_states(self, name: str) -> dict[int, str]:
         """Version number → state name of one secret (for tests and operators)."""
-        pager = self._call("list_secret_versions", name, request={"parent": self.secret_path(name)})
+        pager = self._rpc("list_secret_versions", name, request={"parent": self.secret_path(name)})
         out = {}
         for v in pager:
             m = _VERSION_NO.search(v.name)
             if m:
                 out[int(m.group(1))] = v.state.name
         return out
-
-    def close(self) -> None:
-        transport = getattr(self._client, "transport", None)
-        if transport is not None:
-            try:
-                transport.close()
-            except Exception:  # noqa: BLE001, S110 - SDK errors are mapped or ignored on purpose
-                pass

@@ -86,14 +86,11 @@ class LocalStore(Store):
 
         return AESGCM(self._key).decrypt(nonce, ciphertext, self._aad(name, version)).decode("utf-8")
 
-    def _count(self, op: str) -> None:
-        self.calls[op] = self.calls.get(op, 0) + 1
-
     # -- Store interface -----------------------------------------------------------------
     def load_fingerprint_key(self) -> bytes:
         return hashlib.sha256(b"smf-fingerprint\0" + self._key).digest()
 
-    def list_entries(self, query: ListQuery) -> list[StoredEntry]:
+    def _list(self, query: ListQuery) -> list[StoredEntry]:
         self._count("list")
         with self._lock:
             rows = self._db.execute(
@@ -110,7 +107,7 @@ class LocalStore(Store):
                 out.append(entry)
         return out
 
-    def put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
+    def _put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
         self._count("put")
         meta = entry.metadata()
         with self._lock:
@@ -163,7 +160,7 @@ class LocalStore(Store):
                  self.namespace, entry.name),
             )  # fmt: skip
 
-    def delete(self, current: StoredEntry) -> None:
+    def _delete(self, current: StoredEntry, commit: str | None) -> None:
         self._count("delete")
         with self._lock:
             self._db.execute(

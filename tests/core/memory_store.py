@@ -57,11 +57,11 @@ class MemoryStore(Store):
         own: MemoryOptions = config.options_for(cls.kind)
         return cls(own.max_entries)
 
-    def list_entries(self, query: ListQuery) -> list[StoredEntry]:
+    def _list(self, query: ListQuery) -> list[StoredEntry]:
         found = [StoredEntry.from_metadata(name, meta) for name, (_, meta) in self.entries.items()]
         return [e for e in found if query.wants(e)]
 
-    def put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
+    def _put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
         if current is None and entry.name in self.entries:
             raise ConflictError("appeared since the listing", field=entry.name)
         if current is None and len(self.entries) >= self.max_entries:
@@ -69,5 +69,5 @@ class MemoryStore(Store):
         type(self).writes += 1
         self.entries[entry.name] = (entry.value, entry.metadata())
 
-    def delete(self, current: StoredEntry) -> None:
+    def _delete(self, current: StoredEntry, commit: str | None) -> None:
         self.entries.pop(current.name, None)

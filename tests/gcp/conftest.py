@@ -127,4 +127,7 @@ def gcp_env(drongo_server: Drongo, pm_server: ParameterManagerFake, monkeypatch:
     monkeypatch.setenv("GCP_SECRET_MANAGER_ENDPOINT", drongo_server.endpoint)
     monkeypatch.setenv("GCP_PARAMETER_MANAGER_ENDPOINT", pm_server.endpoint)
     monkeypatch.setenv("SMF_FINGERPRINT_KEY", "test-fingerprint-key")
+    # google-api-core retries transient errors for at most this long (a dead endpoint in a
+    # test gives up after a second instead of a minute)
+    monkeypatch.setenv("SMF_GCP_RETRY_TIMEOUT", "1")
     return drongo_server, pm_server
