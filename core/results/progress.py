@@ -135,8 +135,8 @@ class _CountedStore:
         finally:
             self._done(entry.name, entry.owner)
 
-    def delete(self, current: Any) -> Any:
+    def delete(self, current: Any, **kwargs: Any) -> Any:
         try:
-            return self._store.delete(current)
+            return self._store.delete(current, **kwargs)
         finally:
             self._done(current.name, current.owner)
