@@ -286,19 +286,16 @@ class SecretManagerStore(_gcp.GcpStore):
         created in one call, so racing first runs may each add a version; all read the same."""
         path = self.secret_path(name)
         try:
-            versions = list(_gcp.call(self.calls, "list_secret_versions", self.client.list_secret_versions,
-                                      request={"parent": path}))  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - mapped below
-            if _gcp.is_kind(exc, "NotFound"):
-                return None
-            raise _gcp.store_error(exc, "list_secret_versions", name) from None
+            versions = list(self._rpc("list_secret_versions", name, request={"parent": path}))
+        except NotFoundError:
+            return None
         numbers = sorted(
             int(m.group(1)) for v in versions
             if v.state.name == "ENABLED" and (m := _VERSION_NO.search(v.name))
         )  # fmt: skip
         if not numbers:
             return None
-        resp = self._call("access_secret_version", name, name=f"{path}/versions/{numbers[0]}")
+        resp = self._rpc("access_secret_version", name, name=f"{path}/versions/{numbers[0]}")
         return bytes(resp.payload.data).decode("utf-8")
 
     def create_fingerprint_secret(self, name: str, value: str) -> str:
@@ -309,14 +306,12 @@ class SecretManagerStore(_gcp.GcpStore):
         if replication is not None:
             secret["replication"] = replication
         try:
-            _gcp.call(self.calls, "create_secret", self.client.create_secret,
-                      request={"parent": self.parent, "secret_id": name, "secret": secret})  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - mapped below
-            if not _gcp.is_kind(exc, "AlreadyExists", "Conflict"):
-                raise _gcp.store_error(exc, "create_secret", name) from None
+            self._rpc("create_secret", name, request={"parent": self.parent, "secret_id": name, "secret": secret})
+        except ConflictError:
+            pass  # another run created it first
         if self.read_fingerprint_secret(name) is None:
             data = value.encode("utf-8")
-            self._call("add_secret_version", name, scrub=data, request={
+            self._rpc("add_secret_version", name, scrub=data, request={
                 "parent": self.secret_path(name), "payload": {"data": data, "data_crc32c": _gcp.crc32c(data)}})  # fmt: skip
         winner = self.read_fingerprint_secret(name)
         if winner is None:
