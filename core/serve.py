@@ -24,6 +24,10 @@ log = logging.getLogger("smf.serve")
 
 class WebhookServer(ThreadingHTTPServer):
     daemon_threads = True
+    #: The listen backlog. The standard library's 5 reset 7–15 of 50 simultaneous deliveries;
+    #: Git hosts send bursts (pushes to several branches, redeliveries after an outage). The
+    #: kernel caps it at net.core.somaxconn. Accepting is cheap: only the syncs are serialised.
+    request_queue_size = 128
 
     def __init__(
         self,
