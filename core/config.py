@@ -78,6 +78,10 @@ STR = F("str")
 BOOL_FALSE = F("bool", default=False)
 STR_LIST = F("list", item=F("str"))
 
+#: `spec.notifications.destinations[].type` and `.events` (core/results/notify.py).
+NOTIFY_TYPES = ("slack", "teams", "webhook")
+NOTIFY_EVENTS = ("errors", "drift", "changes")
+NOTIFY_DEFAULT_EVENTS = ("errors", "drift")
 CONTROLLER_ONLY = "has no effect in secret-manager-functions (a Kubernetes controller setting)"
 #: ObjectMeta fields a manifest exported from a cluster may carry; none of them matters here.
 _CLUSTER_METADATA = (
@@ -192,7 +196,25 @@ SCHEMA = obj(
                 "reconcileInterval": F("any", ignored=CONTROLLER_ONLY),
                 "hotReload": F("any", ignored=CONTROLLER_ONLY),
                 "logging": F("any", ignored=CONTROLLER_ONLY),
-                "notifications": F("any", ignored=CONTROLLER_ONLY),
+                # Where a run's outcome is sent (core/results/notify.py, docs/notifications.md);
+                # the controller's fluxcd/argocd blocks are accepted with a warning (_notifications).
+                "notifications": obj(
+                    {
+                        "destinations": F(
+                            "list",
+                            item=obj(
+                                {
+                                    "type": F("str", required=True, enum=NOTIFY_TYPES),
+                                    "urlSecret": F("str", required=True),
+                                    "signingSecret": STR,
+                                    "events": F("list", item=F("str", enum=NOTIFY_EVENTS)),
+                                }
+                            ),
+                        ),
+                        "fluxcd": F("any"),
+                        "argocd": F("any"),
+                    }
+                ),
                 "otel": F("any", ignored=CONTROLLER_ONLY),
             },
             required=True,
@@ -314,6 +336,20 @@ class SyncPolicy:
     concurrency: int | None
 
 
+@dataclass(frozen=True)
+class NotifyDestination:
+    """One place a run's outcome is sent: `url_secret` and `signing_secret` are the *names* of
+    secrets in the config's secret store (the URL of a chat webhook is itself a credential)."""
+
+    type: str  # slack | teams | webhook
+    url_secret: str
+    signing_secret: str | None
+    #: Which runs are sent: those with errors, drift and/or changes.
+    events: tuple[str, ...]
+    #: Where it was declared, for errors at send time: ``spec.notifications.destinations[0]``.
+    field: str = ""
+
+
 @dataclass
 class SecretManagerConfig:
     name: str
@@ -343,6 +379,8 @@ class SecretManagerConfig:
     provider_settings: Any = None
     #: Typed options of each of the provider's store kinds, by kind id.
     kind_options: dict[str, Any] = field(default_factory=dict)
+    #: `spec.notifications.destinations`, checked at load.
+    notifications: list[NotifyDestination] = field(default_factory=list)
 
     def options_for(self, kind: str) -> Any:
         """The typed options of store kind `kind` (validated when the config was loaded)."""
@@ -563,7 +601,43 @@ def _build(doc: dict[str, Any], raw: dict[str, Any], v: _Validator, origin: str)
         warnings=v.warnings,
         provider_settings=typed.settings,
         kind_options=typed.kinds,
+        notifications=_notifications(spec["notifications"], v),
     )
+
+
+def _notifications(spec: dict[str, Any], v: _Validator) -> list[NotifyDestination]:
+    """`spec.notifications`: the destinations, with their cross-field rules; the controller's
+    blocks only warn (a function has no cluster to resolve a Flux Provider or Argo CD's
+    notification services; docs/notifications.md says what to write instead)."""
+    if spec.get("fluxcd") is not None:
+        v.warnings.append(
+            f"{v.doc_name}: spec.notifications has no effect through fluxcd.providerRef here (a function "
+            "cannot read a Flux Provider): give the address it points at as a destination under "
+            "spec.notifications.destinations, with events: [drift] for the controller's behaviour"
+        )
+    if spec.get("argocd") is not None:
+        v.warnings.append(
+            f"{v.doc_name}: spec.notifications has no effect through argocd.subscriptions here (Argo CD's "
+            "notification services live in its cluster): give a Slack or Teams webhook as a destination "
+            "under spec.notifications.destinations, with events: [drift] for the controller's behaviour"
+        )
+    out: list[NotifyDestination] = []
+    for i, d in enumerate(spec.get("destinations") or []):
+        where = ("spec", "notifications", "destinations", str(i))
+        if not d["urlSecret"].strip():
+            raise v.error((*where, "urlSecret"), "must name a secret in the cloud's secret store")
+        if d["type"] == "webhook" and not d["signingSecret"]:
+            raise v.error(
+                (*where, "signingSecret"), "is required for type webhook (requests are HMAC-signed)"
+            )
+        if d["type"] != "webhook" and d["signingSecret"]:
+            raise v.error((*where, "signingSecret"), f"applies to type webhook only, not {d['type']}")
+        events = d["events"] or list(NOTIFY_DEFAULT_EVENTS)
+        if len(set(events)) != len(events):
+            raise v.error((*where, "events"), "lists an event twice")
+        out.append(NotifyDestination(d["type"], d["urlSecret"].strip(), d["signingSecret"], tuple(events),
+                                     field=f"spec.notifications.destinations[{i}]"))  # fmt: skip
+    return out
 
 
 def _clean_path(p: str | None) -> str | None:

@@ -10,9 +10,9 @@ one-provider rule. The two groups differ only in the fork's required, pattern-ch
 
 It checks only the fields the CRD declares: our own extensions (`sourceRef.url`, `sync`, ...)
 are left to `core.config`'s schema, which also refuses unknown fields. Blocks that only the
-controller reads (`otel`, `logging`, `notifications`, `hotReload`, `gitCredentials`) are
-"closed" here: an unknown field in them is an error, as the API server's strict field
-validation made it. As the API server does, a null value of a non-nullable field counts as
+controller reads (`otel`, `logging`, `hotReload`, `gitCredentials`, `notifications.fluxcd` and
+`.argocd`) are "closed" here: an unknown field in them is an error, as the API server's strict
+field validation made it (`notifications` itself is open: it also holds our `destinations`). As the API server does, a null value of a non-nullable field counts as
 absent (Kubernetes prunes it before defaulting).
 """
 
@@ -155,7 +155,8 @@ def _schema(fork: bool) -> Node:
                     ),
                 },
                 nullable=True,
-                closed=True,
+                # Open: `destinations` (ours) sits beside fluxcd/argocd; core.config's schema
+                # still refuses any other field, naming it.
             ),
             "otel": _obj(
                 {

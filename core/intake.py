@@ -419,6 +419,15 @@ def after_sync(outcome: Outcome, configs: Sequence[Any]) -> None:
                                                          "error_type": type(exc).__name__})  # fmt: skip
 
 
+@on_after_sync
+def _notify(outcome: Outcome, configs: Sequence[Any]) -> None:
+    """``spec.notifications`` (core/results/notify.py, imported only when a config has some)."""
+    if outcome.kind in ("push", "resync") and any(getattr(c, "notifications", None) for c in outcome.configs):
+        from core.results import notify
+
+        notify.send_for_outcome(outcome, read_secret=_secret_store_reader(None))
+
+
 def run_push(event: PushEvent, configs: Sequence[Any], ctx: RunContext) -> Outcome:
     """Fetch and sync one verified push (every ref it updated)."""
     status, body = _handle_push(event, configs, store_factory=ctx.store_factory,
