@@ -36,16 +36,13 @@ message names the URL with its user-info removed.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import logging
 import os
 import re
-import shutil
 import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, NamedTuple, Self
+from typing import Any, Self
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from core.errors import SourceError
@@ -61,7 +58,14 @@ from core.git_url import (  # noqa: F401 - re-exported: callers import them from
 )
 from core.source import SourceTree
 
-log = logging.getLogger("smf.git")
+
+def _log() -> Any:
+    """The "smf.git" logger, imported when there is something to say (a cold fetch that
+    logs nothing does not pay for the logging package)."""
+    import logging
+
+    return logging.getLogger("smf.git")
+
 
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")
@@ -94,12 +98,44 @@ def user_cache_dir() -> str | None:
     return os.path.join(base, "secret-manager-functions", "git")
 
 
-class _Listing(NamedTuple):
-    """What discovery needs of one tree: subdirectories and regular files by name."""
+#: One tree entry: ``<octal mode> <name>\0<20-byte id>``, entries back to back.
+_TREE_ENTRY = re.compile(rb"([0-7]+) ([^\0]*)\0(.{20})", re.S)
+#: A whole tree: entries and nothing else (checked once, in C, before any entry is used).
+_TREE_WHOLE = re.compile(rb"(?:[0-7]+ [^\0]*\0.{20})*", re.S)
+#: Directory entries only (mode 40000; very old trees wrote 040000), other entries matched
+#: and skipped (their groups come back empty): no Python work per file entry.
+_TREE_DIRS = re.compile(rb"0?40000 ([^\0]*)\0(.{20})|[0-7]+ [^\0]*\0.{20}", re.S)
 
-    dirs: dict[str, bytes]
-    subdirs: tuple[str, ...]  # sorted, without ".git"
-    files: dict[str, bytes]
+
+def _check_tree(sha: bytes, raw: bytes) -> None:
+    if not _TREE_WHOLE.fullmatch(raw):
+        raise SourceError(f"tree {sha.decode()} is malformed")
+
+
+class _Listing:
+    """What discovery needs of one tree: subdirectories by name at once, regular files by
+    name when first asked for (discovery walks every directory but lists the files of a
+    few, so most trees' file entries are never decoded)."""
+
+    __slots__ = ("dirs", "subdirs", "size", "_raw", "_files")
+
+    def __init__(self, sha: bytes, raw: bytes):
+        _check_tree(sha, raw)
+        self.dirs = {n.decode("utf-8", "surrogateescape"): s.hex().encode()
+                     for n, s in _TREE_DIRS.findall(raw) if n}  # fmt: skip
+        self.subdirs = tuple(sorted(n for n in self.dirs if n != ".git"))  # sorted, without ".git"
+        self.size = raw.count(b"\0") + 1  # entries (a name holds no NUL), for the cache bound
+        self._raw = raw
+        self._files: dict[str, bytes] | None = None
+
+    @property
+    def files(self) -> dict[str, bytes]:
+        """Regular files (modes 100644, 100755, ...) by name; symlinks and submodules are left out."""
+        if self._files is None:
+            self._files = {n.decode("utf-8", "surrogateescape"): s.hex().encode()
+                           for m, n, s in _TREE_ENTRY.findall(self._raw) if m[:3] == b"100"}  # fmt: skip
+            self._raw = b""
+        return self._files
 
 
 #: Listings of trees already parsed in this process, by tree id (trees never change): a warm
@@ -119,28 +155,18 @@ def _listing(store: Any, sha: bytes) -> _Listing:
         if found is not None:
             _LISTINGS.move_to_end(sha)
             return found
-    from dulwich.objects import parse_tree
-
     type_num, raw = store.get_raw(sha)
     if type_num != _TREE:
         raise SourceError(f"object {sha.decode()} is not a tree")
-    dirs: dict[str, bytes] = {}
-    files: dict[str, bytes] = {}
-    # The raw tree through dulwich's C parser: no Tree object, one pass over the entries.
-    for name, mode, entry_sha in parse_tree(raw, 20):
-        kind = mode & 0o170000
-        if kind == 0o040000:
-            dirs[name.decode("utf-8", "surrogateescape")] = entry_sha
-        elif kind == 0o100000:
-            files[name.decode("utf-8", "surrogateescape")] = entry_sha
-    listing = _Listing(dirs, tuple(sorted(n for n in dirs if n != ".git")), files)
+    # The raw tree, not a dulwich Tree object: one regular-expression pass over the entries.
+    listing = _Listing(sha, raw)
     with _listings_guard:
         if sha not in _LISTINGS:
             _LISTINGS[sha] = listing
-            _listings_size += len(dirs) + len(files) + 1
+            _listings_size += listing.size
             while _listings_size > _LISTINGS_MAX_ENTRIES and len(_LISTINGS) > 1:
                 _, old = _LISTINGS.popitem(last=False)
-                _listings_size -= len(old.dirs) + len(old.files) + 1
+                _listings_size -= old.size
     return listing
 
 
@@ -155,8 +181,7 @@ class GitCommitSource(SourceTree):
         self.ref = ref
         #: The ref's commit on the server at fetch time (equals `commit` for a branch fetch).
         self.tip = tip
-        obj = fetcher.repo[commit.encode()]
-        self._root = obj.tree
+        self._root = _commit_tree(fetcher.repo.object_store, commit.encode())
         self._trees: dict[str, _Listing | None] = {}
 
     # -- SourceTree ---------------------------------------------------------------------
@@ -212,7 +237,7 @@ class GitCommitSource(SourceTree):
         store = self._f.repo.object_store
         if sha not in store:
             self._f.fetch_blobs([sha])
-        return store[sha].data
+        return store.get_raw(sha)[1]
 
     def is_dir(self, path: str) -> bool:
         return self._tree(path) is not None
@@ -283,6 +308,14 @@ class GitCommitSource(SourceTree):
 
 def _parent(path: str) -> str:
     return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+def _commit_tree(store: Any, sha: bytes) -> bytes:
+    """The tree id of commit `sha`, from its raw text (its first line is ``tree <id>``)."""
+    type_num, raw = store.get_raw(sha)
+    if type_num != 1 or not raw.startswith(b"tree "):
+        raise SourceError(f"object {sha.decode()} is not a commit")
+    return raw[5:45]
 
 
 # --- an in-memory store that parses an object only when it is read ---------------------
@@ -562,25 +595,65 @@ class _Fetcher:
         self.stats = {"fetches": 0, "objects": 0, "blobs": 0}
         #: Filters this server refused: later requests go without them (full fetch).
         self.refused_filters: set[bytes] = set()
+        self._url, self._username = url, username
+        self.remote: Any = self._wire_remote(parts, username, token) or self._dulwich_remote()
+        self.cache_path: str | None = None
+        self.repo = self._open_repo(cache_dir)
+        self.history = CommitHistory(self._fetch_commits, self._content_commit)
+
+    def _wire_remote(self, parts: Any, username: str | None, token: str | None) -> Any:
+        """Protocol v2 with the standard library (`core.git_wire`) for git:// and http(s)://
+        without a proxy; None sends everything else to dulwich."""
+        from core.git_wire import WireRemote, proxied
+
+        if parts is None or parts.scheme not in ("git", "http", "https") or not parts.hostname:
+            return None
+        if parts.scheme != "git" and proxied():
+            return None
+        try:
+            port = parts.port
+        except ValueError:
+            return None
+        if token and parts.scheme != "git":
+            username = username or token_username(self._url)
+        else:
+            username = token = None
+        return WireRemote(parts.scheme, parts.hostname, port, parts.path or "/", timeout=HTTP_TIMEOUT,
+                          username=username, password=token)  # fmt: skip
+
+    def _dulwich_remote(self) -> Any:
         from dulwich.client import LocalGitClient, get_transport_and_path
         from dulwich.config import ConfigDict
 
+        url, token = self._url, self._secret
+        parts = urlsplit(url) if "://" in url else None
         config = ConfigDict()
         config.set((b"http",), b"timeout", str(HTTP_TIMEOUT).encode())
         kwargs: dict[str, Any] = {"config": config}
         if token and parts is not None and parts.scheme in ("http", "https"):
-            kwargs.update(username=username or token_username(url), password=token)
+            kwargs.update(username=self._username or token_username(url), password=token)
         try:
             client, path = get_transport_and_path(url, **kwargs)
         except Exception as exc:  # noqa: BLE001 - any parse failure is a bad URL
             raise SourceError(f"unsupported repository URL {self.url}: {type(exc).__name__}") from None
         if isinstance(client, LocalGitClient):
-            self.remote: _NetworkRemote | _LocalRemote = _LocalRemote(path)
-        else:
-            self.remote = _NetworkRemote(client, path)
-        self.cache_path: str | None = None
-        self.repo = self._open_repo(cache_dir)
-        self.history = CommitHistory(self._fetch_commits, self._content_commit)
+            return _LocalRemote(path)
+        return _NetworkRemote(client, path)
+
+    def _fall_back_to_dulwich(self) -> None:
+        """The server does not speak protocol v2: dulwich's client from now on (protocol
+        v0/v1, no filters), into a dulwich store holding what was received so far."""
+        from core.git_wire import RawRepo
+
+        _log().info("%s does not speak git protocol v2: using dulwich's client", self.url)
+        self.remote.close()
+        self.remote = self._dulwich_remote()
+        if isinstance(self.repo, RawRepo):
+            held = self.repo
+            self.repo = _memory_repo()
+            self.repo.object_store._raw.update(held.object_store._raw)
+            if held.object_store.shallow:
+                self.repo.update_shallow(held.object_store.shallow, None)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -589,15 +662,20 @@ class _Fetcher:
 
     # -- stores -------------------------------------------------------------------------
     def _open_repo(self, cache_dir: str | None) -> Any:
-        if not cache_dir:
+        if cache_dir:
+            try:
+                return self._open_disk_repo(cache_dir)
+            except OSError:  # an unusable cache directory (read-only, full): work in memory
+                self.cache_path = None
+        if isinstance(self.remote, _LocalRemote | _NetworkRemote):
             return _memory_repo()
-        try:
-            return self._open_disk_repo(cache_dir)
-        except OSError:  # an unusable cache directory (read-only, full): work in memory
-            self.cache_path = None
-            return _memory_repo()
+        from core.git_wire import RawRepo
+
+        return RawRepo()  # raw objects, no dulwich at all on the cold path
 
     def _open_disk_repo(self, cache_dir: str) -> Any:
+        import shutil
+
         from dulwich.repo import Repo
 
         path = os.path.join(cache_dir, f"git-{cache_key(self.url)}.git")
@@ -620,6 +698,8 @@ class _Fetcher:
         if self.cache_path is None:
             yield
             return
+        import fcntl
+
         with _cache_locks_guard:
             lock = _cache_locks.setdefault(self.cache_path, threading.Lock())
         with lock, open(os.path.join(self.cache_path, "fetch.lock"), "a+") as fh:
@@ -630,18 +710,23 @@ class _Fetcher:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _content_commit(self, sha: bytes) -> Any | None:
-        try:
-            obj = self.repo.object_store[sha]
-        except KeyError:
+        if not self._has_commit(sha.decode()):
             return None
-        return obj if obj.type_name == b"commit" else None
+        return self.repo.object_store[sha]
 
     def _has_commit(self, sha: str) -> bool:
-        return self._content_commit(sha.encode()) is not None
+        try:
+            type_num, _ = self.repo.object_store.get_raw(sha.encode())
+        except KeyError:
+            return False
+        return type_num == 1
 
     def _remember(self, shas: Iterable[str]) -> None:
-        """Keep fetched commits as refs so the next fetch advertises them as haves."""
-        refs = self.repo.refs
+        """Keep fetched commits as refs so the next fetch advertises them as haves (an
+        in-memory raw store advertises every commit it holds instead)."""
+        refs = getattr(self.repo, "refs", None)
+        if refs is None:
+            return
         prefix = b"refs/heads/_fetched/"
         for sha in shas:
             refs[prefix + sha.encode()] = sha.encode()
@@ -656,17 +741,23 @@ class _Fetcher:
 
     # -- errors -------------------------------------------------------------------------
     def _error(self, exc: BaseException, what: str) -> SourceError:
-        from dulwich.client import HTTPUnauthorized
-        from dulwich.errors import HangupException
+        from core.git_wire import WireHangup, WireUnauthorized
 
+        unauthorized: tuple[type, ...] = (WireUnauthorized,)
+        hangup: tuple[type, ...] = (WireHangup,)
+        if isinstance(self.remote, _NetworkRemote):
+            from dulwich.client import HTTPUnauthorized
+            from dulwich.errors import HangupException
+
+            unauthorized, hangup = (*unauthorized, HTTPUnauthorized), (*hangup, HangupException)
         text = str(exc)
         if self._secret:
             text = text.replace(self._secret, "***")
-        if isinstance(exc, HTTPUnauthorized):
+        if isinstance(exc, unauthorized):
             reason = "authentication refused (HTTP 401): check the access token"
         elif isinstance(exc, ConnectionError | TimeoutError | OSError) and not text:
             reason = type(exc).__name__
-        elif isinstance(exc, HangupException):
+        elif isinstance(exc, hangup):
             reason = f"the server closed the connection ({what} not found or not allowed)"
         elif "not our ref" in text or "invalid object" in text or "not found" in text.lower():
             reason = f"{what} not found on the server"
@@ -678,13 +769,22 @@ class _Fetcher:
     # -- fetching -----------------------------------------------------------------------
     def _fetch(self, repo: Any, wants: WantsFn, what: str, *, depth: int | None = None,
                filter_spec: bytes | None = None, ref_prefix: list[bytes] | None = None,
-               haves: bool = True) -> dict[bytes, bytes]:  # fmt: skip
+               haves: bool = True, need_refs: bool = True) -> dict[bytes, bytes]:  # fmt: skip
+        from core.git_wire import NotV2, WireRemote
+
         if filter_spec in self.refused_filters:
             filter_spec = None
+        kw: dict[str, Any] = dict(depth=depth, filter_spec=filter_spec, ref_prefix=ref_prefix, haves=haves)
         try:
-            refs, received, honoured = self.remote.fetch(
-                repo, wants, depth=depth, filter_spec=filter_spec, ref_prefix=ref_prefix, haves=haves
-            )
+            try:
+                if isinstance(self.remote, WireRemote):
+                    refs, received, honoured = self.remote.fetch(repo, wants, need_refs=need_refs, **kw)
+                else:
+                    refs, received, honoured = self.remote.fetch(repo, wants, **kw)
+            except NotV2:
+                is_content = repo is self.repo
+                self._fall_back_to_dulwich()
+                refs, received, honoured = self.remote.fetch(self.repo if is_content else repo, wants, **kw)
         except SourceError:
             raise
         except Exception as exc:  # noqa: BLE001 - dulwich/network errors are reported, redacted
@@ -693,7 +793,7 @@ class _Fetcher:
         self.stats["objects"] += received
         if filter_spec and not honoured:
             self.refused_filters.add(filter_spec)
-            log.warning(
+            _log().warning(
                 "%s refuses partial-clone filters (no 'filter' capability in protocol v2): "
                 "fetched %s without filter %s, so every file's content came too",
                 self.url, what, filter_spec.decode(),
@@ -717,7 +817,7 @@ class _Fetcher:
             before = self.stats["objects"]
             # No haves: the server would otherwise leave out blobs of commits we hold.
             self._fetch(self.repo, lambda refs, depth=None: list(missing), f"{len(missing)} file(s)",
-                        ref_prefix=[b"HEAD"], haves=False, filter_spec=None)  # fmt: skip
+                        ref_prefix=[b"HEAD"], haves=False, filter_spec=None, need_refs=False)  # fmt: skip
             self.stats["blobs"] += self.stats["objects"] - before
             absent = sum(1 for s in missing if s not in store)
         if absent:
@@ -787,7 +887,10 @@ class _Fetcher:
         return sha, found["ref"], tip
 
     def _peel(self, sha: str) -> str:
-        obj = self.repo.object_store[sha.encode()]
+        store = self.repo.object_store
+        if store.get_raw(sha.encode())[0] != 4:
+            return sha  # not an annotated tag: nothing to parse
+        obj = store[sha.encode()]
         while obj.type_name == b"tag":
             obj = self.repo.object_store[obj.object[1]]
         return obj.id.decode()

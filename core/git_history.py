@@ -38,12 +38,20 @@ class CommitHistory:
     """Answers ancestry questions, fetching only as much history as each answer needs."""
 
     def __init__(self, fetch_commits: FetchCommits, content_commit: Callable[[bytes], Any | None]):
-        from dulwich.repo import MemoryRepo
-
         self._fetch_commits = fetch_commits
         self._content_commit = content_commit
-        self.repo = MemoryRepo()
+        self._repo: Any = None
         self._answers: dict[tuple[str, str], bool | None] = {}
+
+    @property
+    def repo(self) -> Any:
+        """The history store, made on first use: a fetch that never asks about ancestry
+        does not import dulwich's repository code."""
+        if self._repo is None:
+            from dulwich.repo import MemoryRepo
+
+            self._repo = MemoryRepo()
+        return self._repo
 
     def commit(self, sha: bytes) -> Any | None:
         """The commit object `sha` from the content store or the history store, else None."""

@@ -18,7 +18,6 @@ rule lives here:
 
 from __future__ import annotations
 
-import hashlib
 import re
 from urllib.parse import urlsplit, urlunsplit
 
@@ -92,6 +91,8 @@ def _clean_path(path: str, *, local: bool = False) -> str:
 def cache_key(url: str) -> str:
     """A short stable directory name for the repository `url` names (any scheme, any
     spelling of the same repository gives the same key; credentials never matter)."""
+    import hashlib  # here, not at the top: a fetch without a cache does not load OpenSSL
+
     return hashlib.sha256(normalize_repo_url(redact_url(url)).encode()).hexdigest()[:24]
 
 
