@@ -741,7 +741,7 @@ class _Fetcher:
 
     # -- errors -------------------------------------------------------------------------
     def _error(self, exc: BaseException, what: str) -> SourceError:
-        from core.git_wire import WireHangup, WireUnauthorized
+        from core.git_wire import WireError, WireHangup, WireUnauthorized
 
         unauthorized: tuple[type, ...] = (WireUnauthorized,)
         hangup: tuple[type, ...] = (WireHangup,)
@@ -761,6 +761,8 @@ class _Fetcher:
             reason = f"the server closed the connection ({what} not found or not allowed)"
         elif "not our ref" in text or "invalid object" in text or "not found" in text.lower():
             reason = f"{what} not found on the server"
+        elif isinstance(exc, WireError) and text:
+            reason = f"the server said: {text}".replace(self.url, "<url>")
         else:
             reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
             reason = reason.replace(self.url, "<url>")
