@@ -102,9 +102,9 @@ def user_cache_dir() -> str | None:
 _TREE_ENTRY = re.compile(rb"([0-7]+) ([^\0]*)\0(.{20})", re.S)
 #: A whole tree: entries and nothing else (checked once, in C, before any entry is used).
 _TREE_WHOLE = re.compile(rb"(?:[0-7]+ [^\0]*\0.{20})*", re.S)
-#: Directory entries only (mode 40000; very old trees wrote 040000), other entries matched
-#: and skipped (their groups come back empty): no Python work per file entry.
-_TREE_DIRS = re.compile(rb"0?40000 ([^\0]*)\0(.{20})|[0-7]+ [^\0]*\0.{20}", re.S)
+#: Directory entries whole (mode 40000; very old trees wrote 040000); any other entry is
+#: matched and comes back as b"" (one shared object): no Python work per file entry.
+_TREE_DIRS = re.compile(rb"(0?40000 [^\0]*\0.{20})|[0-7]+ [^\0]*\0.{20}", re.S)
 
 
 def _check_tree(sha: bytes, raw: bytes) -> None:
@@ -117,21 +117,27 @@ class _Listing:
     name when first asked for (discovery walks every directory but lists the files of a
     few, so most trees' file entries are never decoded)."""
 
-    __slots__ = ("dirs", "subdirs", "size", "_raw", "_files")
+    __slots__ = ("dirs", "subdirs", "size", "_sha", "_raw", "_files")
 
     def __init__(self, sha: bytes, raw: bytes):
-        _check_tree(sha, raw)
-        self.dirs = {n.decode("utf-8", "surrogateescape"): s.hex().encode()
-                     for n, s in _TREE_DIRS.findall(raw) if n}  # fmt: skip
+        self.dirs: dict[str, bytes] = {}
+        # Every directory entry holds the bytes "40000 "; a tree without them (most trees:
+        # the leaves) has no subdirectory, and its entries are not scanned at all until its
+        # files are asked for.
+        if b"40000 " in raw:
+            _check_tree(sha, raw)
+            self.dirs = {e[e.index(b" ") + 1 : -21].decode("utf-8", "surrogateescape"): e[-20:].hex().encode()
+                         for e in _TREE_DIRS.findall(raw) if e}  # fmt: skip
         self.subdirs = tuple(sorted(n for n in self.dirs if n != ".git"))  # sorted, without ".git"
         self.size = raw.count(b"\0") + 1  # entries (a name holds no NUL), for the cache bound
-        self._raw = raw
+        self._sha, self._raw = sha, raw
         self._files: dict[str, bytes] | None = None
 
     @property
     def files(self) -> dict[str, bytes]:
         """Regular files (modes 100644, 100755, ...) by name; symlinks and submodules are left out."""
         if self._files is None:
+            _check_tree(self._sha, self._raw)
             self._files = {n.decode("utf-8", "surrogateescape"): s.hex().encode()
                            for m, n, s in _TREE_ENTRY.findall(self._raw) if m[:3] == b"100"}  # fmt: skip
             self._raw = b""
@@ -200,16 +206,25 @@ class GitCommitSource(SourceTree):
 
     def walk_dirs(self, under: str = "") -> list[str]:
         under = under.strip("/")
-        if self._tree(under) is None:
+        top = self._tree(under)
+        if top is None:
             return []
+        store, trees = self._f.repo.object_store, self._trees
         out: list[str] = []
-        stack = [under]
+        # Depth first, each directory's listing carried along (no lookups from the root).
+        stack: list[tuple[str, _Listing]] = [(under, top)]
         while stack:
-            d = stack.pop()
+            d, tree = stack.pop()
             out.append(d)
-            tree = self._tree(d)
-            assert tree is not None
-            stack.extend(f"{d}/{n}" if d else n for n in reversed(tree.subdirs))
+            prefix = f"{d}/" if d else ""
+            kids = []
+            for name in tree.subdirs:
+                path = prefix + name
+                sub = trees.get(path)
+                if sub is None:
+                    sub = trees[path] = _listing(store, tree.dirs[name])
+                kids.append((path, sub))
+            stack.extend(reversed(kids))
         return out
 
     def list_files(self, directory: str) -> list[str]:

@@ -194,3 +194,24 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("dulwich", "hashlib",
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_tree_entries_with_directory_like_names(make_repo):
+    """Directories are told by their mode, not by bytes that look like one in a name."""
+    files = {"top/40000 x.env": "a\n", "top/sub/y 40000 .env": "b\n", "top/sub/deeper/z.env": "c\n", "r": "d"}
+    repo = make_repo(files)
+    src = fetch_commit(repo.url, "main")
+    assert src.walk_dirs() == ["", "top", "top/sub", "top/sub/deeper"]
+    assert src.list_files("top") == ["40000 x.env"] and src.list_files("top/sub") == ["y 40000 .env"]
+    assert src.read("top/sub/y 40000 .env") == b"b\n"
+
+
+def test_malformed_tree_is_reported():
+    from core.git_fetch import _Listing
+
+    with pytest.raises(SourceError, match="malformed"):
+        _Listing(b"ab" * 20, b"40000 dir\0short")
+    leaf = _Listing(b"cd" * 20, b"100644 f\0tooshort")  # no directory entry: not scanned yet
+    assert leaf.dirs == {}
+    with pytest.raises(SourceError, match="malformed"):
+        leaf.files  # noqa: B018 - the property parses
