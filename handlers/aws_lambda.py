@@ -25,6 +25,7 @@ from aws_lambda_powertools import Logger, Metrics  # noqa: E402
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit  # noqa: E402
 
 from core import intake, settings  # noqa: E402
+from core.results import logs  # noqa: E402
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "secret-manager-functions"
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "SecretManagerFunctions"
@@ -82,8 +83,9 @@ def emit_metrics(outcome: intake.Outcome) -> dict[str, dict[str, int]]:
 
 
 def _log(message: str, outcome: intake.Outcome) -> None:
-    level = logger.warning if outcome.status >= 400 else logger.info
-    level(message, extra={**intake.log_summary(outcome), "counts": emit_metrics(outcome)})
+    """The run's records (core/results/logs.py): ERROR when it failed or partly failed."""
+    for rec in logs.records(outcome, message, counts=emit_metrics(outcome)):
+        getattr(logger, rec.method)(rec.message, extra=rec.fields)
 
 
 def send(message: str) -> dict[str, str]:

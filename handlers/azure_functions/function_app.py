@@ -47,13 +47,15 @@ def _setup() -> tuple[list[Any], str | None]:
 
 
 def _log(event: str, outcome: Any, **fields: Any) -> None:
-    """One structured line (names, counts, statuses; never a value)."""
-    from core.intake import log_summary
+    """The run's records (core/results/logs.py) as JSON lines; the level becomes Application
+    Insights' severityLevel (ERROR when the run failed or partly failed)."""
+    from core.results import logs
 
-    level = logging.WARNING if outcome.status >= 400 else logging.INFO
-    log.log(
-        level, json.dumps({"event": event, **log_summary(outcome), **fields}, sort_keys=True, default=str)
-    )
+    for rec in logs.records(outcome, event, per_store=True, **fields):
+        log.log(
+            rec.level,
+            json.dumps({"event": event, "text": rec.message, **rec.fields}, sort_keys=True, default=str),
+        )
 
 
 def _json(status: int, doc: dict[str, Any]) -> func.HttpResponse:

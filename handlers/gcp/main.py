@@ -28,6 +28,7 @@ for _root in (_HERE, *_HERE.parents[:2]):
 import functions_framework  # noqa: E402
 
 from core import intake, settings  # noqa: E402
+from core.results import logs  # noqa: E402
 
 HANDOFF_ENV = "SMF_HANDOFF_TOPIC"
 #: Pub/Sub takes 10 MB per message (base64 in the REST call): stay well below.
@@ -112,9 +113,10 @@ def publish(topic: str, message: str) -> str:
 
 
 def _log(message: str, outcome: intake.Outcome, started: float, **extra: Any) -> None:
-    level = logging.WARNING if outcome.status >= 400 else logging.INFO
+    """The run's records (core/results/logs.py), severity ERROR when it failed or partly failed."""
     ms = int((time.monotonic() - started) * 1000)
-    log.log(level, message, extra={**intake.log_summary(outcome), **extra, "ms": ms})
+    for rec in logs.records(outcome, message, per_store=True, **extra, ms=ms):
+        log.log(rec.level, rec.message, extra=rec.fields)
 
 
 def _json(payload: dict[str, Any], status: int) -> tuple[str, int, dict[str, str]]:

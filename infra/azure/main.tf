@@ -149,3 +149,49 @@ resource "azurerm_role_assignment" "app_configuration_data_owner" {
   principal_id         = azurerm_function_app_flex_consumption.app.identity[0].principal_id
   principal_type       = "ServicePrincipal"
 }
+
+# An example alert from the app's log records (docs/notifications.md): each run writes one
+# JSON line per store touched ({"smf": "store", "store", "outcome", "error": N, ...},
+# core/results/logs.py) that Application Insights keeps in `traces` (severityLevel 3 = Error
+# when the store had errors). The query counts errors per store; `store` is a dimension, so
+# each failing store raises its own alert and the alert names it.
+resource "azurerm_monitor_scheduled_query_rules_alert_v2" "sync_errors" {
+  name                 = "${var.name}-sync-errors"
+  resource_group_name  = var.resource_group_name
+  location             = var.location
+  description          = "A sync of secret-manager-functions reported errors in a store. The traces with smf=error name the config, file and line."
+  scopes               = [azurerm_application_insights.app.id]
+  severity             = 1
+  evaluation_frequency = "PT5M"
+  window_duration      = "PT5M"
+  criteria {
+    query                   = <<-KQL
+      traces
+      | where severityLevel >= 3
+      | extend d = parse_json(message)
+      | where tostring(d.smf) == "store" and tostring(d.outcome) == "failed"
+      | project timestamp, store = tostring(d.store), errors = toint(d.error)
+    KQL
+    time_aggregation_method = "Total"
+    metric_measure_column   = "errors"
+    operator                = "GreaterThan"
+    threshold               = 0
+    dimension {
+      name     = "store"
+      operator = "Include"
+      values   = ["*"]
+    }
+    failing_periods {
+      minimum_failing_periods_to_trigger_alert = 1
+      number_of_evaluation_periods             = 1
+    }
+  }
+  auto_mitigation_enabled = true
+  dynamic "action" {
+    for_each = length(var.alert_action_group_ids) > 0 ? [1] : []
+    content {
+      action_groups = var.alert_action_group_ids
+    }
+  }
+  tags = var.tags
+}

@@ -90,3 +90,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "alert_action_group_ids" {
+  description = "Azure Monitor action group ids the example sync alert notifies; empty: the alert fires in the portal only."
+  type        = list(string)
+  default     = []
+}

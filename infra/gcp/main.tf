@@ -48,6 +48,8 @@ resource "google_project_service" "apis" {
     "artifactregistry.googleapis.com",
     "pubsub.googleapis.com",
     "cloudscheduler.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
   ])
   service            = each.value
   disable_on_destroy = false
@@ -398,4 +400,121 @@ resource "google_cloudfunctions2_function" "resync" {
     google_secret_manager_secret_iam_member.read_runtime_secrets,
     google_secret_manager_secret_version.webhook,
   ]
+}
+
+# --- metrics and an alert from the functions' log records (docs/notifications.md) ----------
+# Every run writes one {"smf": "run"} record, one {"smf": "store"} record per store and one
+# {"smf": "error"} record per error (core/results/logs.py) as JSON on stdout, which Cloud
+# Logging parses into jsonPayload. These log-based metrics count them by outcome and store.
+locals {
+  function_logs = join(" AND ", [
+    "resource.type=\"cloud_run_revision\"",
+    "resource.labels.service_name=(\"${google_cloudfunctions2_function.webhook.service_config[0].service}\" OR \"${google_cloudfunctions2_function.resync.service_config[0].service}\")",
+  ])
+}
+
+resource "google_logging_metric" "runs" {
+  name        = "${var.name}_runs"
+  description = "Syncs by outcome (ok, partial, failed, rejected, ignored, queued) and kind (push, resync)."
+  filter      = "${local.function_logs} AND jsonPayload.smf=\"run\""
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key        = "outcome"
+      value_type = "STRING"
+    }
+    labels {
+      key        = "kind"
+      value_type = "STRING"
+    }
+  }
+  label_extractors = {
+    outcome = "EXTRACT(jsonPayload.outcome)"
+    kind    = "EXTRACT(jsonPayload.kind)"
+  }
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_logging_metric" "store_results" {
+  name        = "${var.name}_store_results"
+  description = "Per store and run: ok, or failed when the store had errors."
+  filter      = "${local.function_logs} AND jsonPayload.smf=\"store\""
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key        = "store"
+      value_type = "STRING"
+    }
+    labels {
+      key        = "outcome"
+      value_type = "STRING"
+    }
+  }
+  label_extractors = {
+    store   = "EXTRACT(jsonPayload.store)"
+    outcome = "EXTRACT(jsonPayload.outcome)"
+  }
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_logging_metric" "errors" {
+  name        = "${var.name}_errors"
+  description = "Sync errors by store and kind (parse, decrypt, naming, store, source, guard, ...)."
+  filter      = "${local.function_logs} AND jsonPayload.smf=\"error\""
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key        = "store"
+      value_type = "STRING"
+    }
+    labels {
+      key        = "kind"
+      value_type = "STRING"
+    }
+  }
+  label_extractors = {
+    store = "EXTRACT(jsonPayload.store)"
+    kind  = "EXTRACT(jsonPayload.kind)"
+  }
+  depends_on = [google_project_service.apis]
+}
+
+# An example alert: any run that failed or partly failed in five minutes. The log records
+# name the config, file and line (jsonPayload.smf="error"); the documentation says so.
+resource "google_monitoring_alert_policy" "sync_errors" {
+  display_name          = "${var.name}: a sync failed or partly failed"
+  combiner              = "OR"
+  notification_channels = var.alert_notification_channels
+  conditions {
+    display_name = "runs with outcome failed or partial"
+    condition_threshold {
+      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.runs.name}\" AND resource.type=\"cloud_run_revision\" AND metric.label.outcome=monitoring.regex.full_match(\"failed|partial\")"
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.outcome"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+  alert_strategy {
+    auto_close = "1800s"
+  }
+  documentation {
+    mime_type = "text/markdown"
+    content   = "A sync of secret-manager-functions failed or partly failed. Logs Explorer: `jsonPayload.smf=\"error\"` names the config, file and line of each error (docs/notifications.md)."
+  }
+  depends_on = [google_project_service.apis]
 }

@@ -86,3 +86,9 @@ variable "max_delivery_attempts" {
     error_message = "max_delivery_attempts must be between 5 and 100 (Pub/Sub's bounds)."
   }
 }
+
+variable "alert_notification_channels" {
+  description = "Cloud Monitoring notification channel ids (projects/P/notificationChannels/N) the example sync alert notifies; empty: the alert shows in the console only."
+  type        = list(string)
+  default     = []
+}

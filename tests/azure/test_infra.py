@@ -101,6 +101,7 @@ def test_exactly_the_two_roles(tf: dict[str, Any]) -> None:
         "azurerm_role_assignment",
         "azurerm_log_analytics_workspace",
         "azurerm_application_insights",
+        "azurerm_monitor_scheduled_query_rules_alert_v2",  # the example sync alert (no role)
     }
     assert tf["resource"]["azurerm_service_plan"]["flex"]["sku_name"] == "FC1"
 
