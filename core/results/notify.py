@@ -20,7 +20,8 @@ Wire formats (docs/notifications.md):
 The URLs are credentials (anyone holding a Slack webhook URL can post to the channel), so
 config names secrets in the config's own secret store (``urlSecret``, ``signingSecret``),
 read like the webhook secret. A notification never fails a sync: each request has a bounded
-timeout (``SMF_NOTIFY_TIMEOUT``, default 5 s), a failure is retried once (not a 4xx other
+timeout (``SMF_NOTIFY_TIMEOUT``, default 3 s; destinations are sent in parallel, so a run
+waits at most about twice that), a failure is retried once (not a 4xx other
 than 408/429, which would fail again), and what is left is logged without the URL.
 """
 
@@ -45,7 +46,7 @@ log = logging.getLogger("smf.notify")
 SIGNATURE_HEADER = "X-SMF-Signature"
 DELIVERY_HEADER = "X-SMF-Delivery"
 USER_AGENT = "secret-manager-functions"
-DEFAULT_TIMEOUT = 5.0
+DEFAULT_TIMEOUT = 3.0
 #: Items listed per kind (errors, drift, changes) in one message; the rest are counted.
 MAX_ITEMS = 20
 CHANGING = ("create", "update", "delete")
@@ -377,42 +378,54 @@ def send_for_outcome(
     timeout = (
         timeout if timeout is not None else float(os.environ.get("SMF_NOTIFY_TIMEOUT") or DEFAULT_TIMEOUT)
     )
-    sent: list[dict[str, Any]] = []
-    for t, (cfg, names, on, field_) in targets.items():
-        part = d.only(names, on)
-        if part is None:
-            continue
-        record: dict[str, Any] = {"destination": t.type, "configs": sorted(names), "field": field_,
-                                  "config": cfg.name}  # fmt: skip
-        try:
-            url = check_url(_read(read_secret, cfg, t.url_secret, f"{field_}.urlSecret"))
-            delivery = str(uuid.uuid4())
-            headers = {
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                DELIVERY_HEADER: delivery,
-            }
-            if t.type == "slack":
-                payload: dict[str, Any] = slack_payload(part)
-            elif t.type == "teams":
-                payload = teams_payload(part)
-            else:
-                payload = document(part, delivery)
-            body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-            if t.type == "webhook":
-                assert t.signing_secret
-                key = _read(read_secret, cfg, t.signing_secret, f"{field_}.signingSecret")
-                headers[SIGNATURE_HEADER] = sign(key, body, int(time.time()))
-            record["status"] = deliver(url, body, headers, timeout=timeout, post=post)
-            log.info("notification sent", extra={"notification": record})
-        except NotifyError as exc:
-            record.update(status=exc.status, error=exc.reason)
-            log.warning("notification failed", extra={"notification": record})
-        except Exception as exc:  # noqa: BLE001 - never fails the sync; named, never a value
-            record.update(status=None, error=type(exc).__name__)
-            log.warning("notification failed", extra={"notification": record})
-        sent.append(record)
-    return sent
+    jobs = [(t, cfg, names, field_, part) for t, (cfg, names, on, field_) in targets.items()
+            if (part := d.only(names, on)) is not None]  # fmt: skip
+    if len(jobs) <= 1:
+        return [_send_one(*job, read_secret=read_secret, post=post, timeout=timeout) for job in jobs]
+    # Destinations in parallel: the run waits at most about twice the timeout, however many
+    # there are (an inline webhook answers the Git host only after this).
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(8, len(jobs)), thread_name_prefix="smf-notify") as pool:
+        futures = [
+            pool.submit(_send_one, *job, read_secret=read_secret, post=post, timeout=timeout) for job in jobs
+        ]
+        return [f.result() for f in futures]
+
+
+def _send_one(t: Target, cfg: Any, names: set[str], field_: str, part: Digest, *, read_secret: SecretReader,
+              post: Post, timeout: float) -> dict[str, Any]:  # fmt: skip
+    """Render, sign and deliver one destination's message; the record of what happened."""
+    record: dict[str, Any] = {
+        "destination": t.type,
+        "configs": sorted(names),
+        "field": field_,
+        "config": cfg.name,
+    }
+    try:
+        url = check_url(_read(read_secret, cfg, t.url_secret, f"{field_}.urlSecret"))
+        delivery = str(uuid.uuid4())
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, DELIVERY_HEADER: delivery}
+        if t.type == "slack":
+            payload: dict[str, Any] = slack_payload(part)
+        elif t.type == "teams":
+            payload = teams_payload(part)
+        else:
+            payload = document(part, delivery)
+        body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+        if t.type == "webhook":
+            assert t.signing_secret
+            key = _read(read_secret, cfg, t.signing_secret, f"{field_}.signingSecret")
+            headers[SIGNATURE_HEADER] = sign(key, body, int(time.time()))
+        record["status"] = deliver(url, body, headers, timeout=timeout, post=post)
+        log.info("notification sent", extra={"notification": record})
+    except NotifyError as exc:
+        record.update(status=exc.status, error=exc.reason)
+        log.warning("notification failed", extra={"notification": record})
+    except Exception as exc:  # noqa: BLE001 - never fails the sync; named, never a value
+        record.update(status=None, error=type(exc).__name__)
+        log.warning("notification failed", extra={"notification": record})
+    return record
 
 
 def _read(read_secret: SecretReader, cfg: Any, name: str, field_: str) -> str:
