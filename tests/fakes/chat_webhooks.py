@@ -13,6 +13,13 @@
   docs/notifications.md tells a receiver to (``t=<ts>,v1=HMAC-SHA256(key, "<ts>.<body>")``)
   and answers 401 when it does not match.
 
+Sources: Slack's changelog "Improving error conditions for Incoming Webhooks" (api.slack.com,
+2016-05-17: 400 invalid_payload, 403 action_prohibited, 404 channel_not_found, 410
+channel_is_archived; "interpret a HTTP 200 response as success") and Block Kit's limits;
+Microsoft Learn, "Create and send messages" (Teams platform, webhooks and connectors):
+"Workflows support Adaptive Cards only", created from the "When a Teams webhook request is
+received" trigger.
+
 ``mode`` makes it misbehave: ``"fail"`` answers 500 to everything, ``"hang"`` never answers
 until `release()` (the sender's timeout must end the wait). Every request is recorded.
 """
