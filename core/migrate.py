@@ -193,7 +193,7 @@ def _migrate_store(
     candidates: list[tuple[DesiredEntry, StoredEntry]] = []
     for e in entries:
         cur = stored.get(fold(e.name))
-        if cur is None:
+        if cur is None or cur.tombstone:  # a tombstone only records a delete: nothing is there
             report.missing += 1
         elif cur.managed:
             report.ours += 1

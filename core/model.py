@@ -5,6 +5,7 @@ Kept free of store and SDK details so plan/apply and every store module agree on
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,6 +22,8 @@ META_SOURCE = "smf-source"
 META_REPO = "smf-repo"
 META_COMMIT = "smf-commit"
 META_FINGERPRINT = "smf-fingerprint"
+#: Marks a tombstone (see `StoredEntry.tombstone`), on stores that keep one.
+META_TOMBSTONE = "smf-tombstone"
 
 Kind = Literal["secret", "config"]
 
@@ -72,11 +75,22 @@ class StoredEntry:
     commit: str | None = None
     source: str | None = None
     #: Soft-deleted (Key Vault) or scheduled for deletion (Secrets Manager): restorable.
+    #: `commit` is then the commit that deleted it (see `tombstone`).
     deleted: bool = False
     #: Store-specific handle (ARN, ETag, version...), passed back to put/delete untouched.
     handle: Any = field(default=None, repr=False)
     #: Another tool's ownership marker (e.g. ``managed-by: terraform``): never adopted.
     foreign_owner: str | None = None
+    #: Not an entry but a store's record that one was deleted for good (stores without soft
+    #: delete): `deleted` is set, `commit` is the deleting commit, `handle` locates the record.
+    #: It holds no value, never counts as a live managed entry, and a create replaces it.
+    tombstone: bool = False
+
+    @classmethod
+    def tombstone_of(cls, name: str, owner: str | None, commit: str | None, handle: Any) -> StoredEntry:
+        """The listing's view of a tombstone: deleted, ours, ordered by the deleting commit."""
+        return cls(name=name, managed=True, owner=owner, commit=commit, deleted=True, handle=handle,
+                   tombstone=True)  # fmt: skip
 
     @classmethod
     def from_metadata(
@@ -103,6 +117,11 @@ class StoredEntry:
             handle=handle,
             foreign_owner=foreign,
         )
+
+
+def tombstone_id(name: str) -> str:
+    """A store-safe, fixed-length id for the tombstone of entry `name` (any characters)."""
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:40]
 
 
 #: Tag/label keys that say which tool owns an entry, compared lower-case with `_` as `-`.

@@ -6,6 +6,10 @@ Rules, each a promise to users:
 - A fingerprint equal to the desired one is **unchanged**: no read, no write.
 - An entry whose recorded commit is *newer* than the incoming one (the incoming commit is an
   ancestor of it) is **skipped**: a late, older push never overwrites newer values.
+- Deletions are ordered like writes. What a delete leaves behind (a soft-deleted entry, or a
+  tombstone on stores that delete for good) records the *deleting* commit; an incoming commit
+  older than that one is **skipped** and never restores the entry. When the order cannot be
+  told (unrelated or shallow history) the entry is restored as before, and the reason says so.
 - **delete** only with pruning on, only managed entries whose owner is a service this run
   reconciled, and never more than `sync.maxDeleteFraction` of that store's managed entries in
   one run (a single delete is always allowed): beyond that, the deletes become one error.
@@ -118,10 +122,17 @@ def _decide(
         if policy.adopt:
             return "update", "adopting an entry not created by us"
         return "conflict", "exists and is not managed by secret-manager-functions"
+    if cur.tombstone:
+        # A hard-deleting store's record of a delete: nothing holds the name, so this is a
+        # create (the store replaces the tombstone) unless the delete came from a newer commit
+        # of the same service.
+        if cur.owner != entry.owner:
+            return "create", ""
+        return _after_delete(cur, entry, is_ancestor, "create", "re-creating a deleted entry")
     if cur.owner and cur.owner != entry.owner:
         return "conflict", f"managed for another service ({cur.owner})"
     if cur.deleted:
-        return "update", "restoring an entry scheduled for deletion"
+        return _after_delete(cur, entry, is_ancestor, "update", "restoring an entry scheduled for deletion")
     if _is_newer(cur.commit, entry.commit, is_ancestor):
         return "skipped", f"store already has newer commit {(cur.commit or '')[:12]}"
     if cur.fingerprint == entry.fingerprint:
@@ -129,6 +140,29 @@ def _decide(
     if policy.create_only:
         return "unchanged", "createOnly: existing value kept"
     return "update", ""
+
+
+def _after_delete(
+    cur: StoredEntry,
+    entry: DesiredEntry,
+    is_ancestor: Callable[[str, str], bool | None] | None,
+    action: str,
+    what: str,
+) -> tuple[str, str]:
+    """Restore (or re-create) a deleted entry unless the deleting commit is newer.
+
+    `cur.commit` is the commit whose plan deleted the entry (records older than deletion
+    ordering may lack it: then the entry is restored, as it always was).
+    """
+    reason = what + (f" (deleted by commit {cur.commit[:12]})" if cur.commit else "")
+    if not cur.commit or not entry.commit or cur.commit == entry.commit or is_ancestor is None:
+        return action, reason
+    order = is_ancestor(entry.commit, cur.commit)
+    if order:
+        return "skipped", f"deleted by newer commit {cur.commit[:12]}"
+    if order is None:
+        return action, f"{reason}; commit order unknown (unrelated or shallow history)"
+    return action, reason
 
 
 def _is_newer(

@@ -17,6 +17,13 @@ service of a config and reads no value. Wanted names that are not ours are looke
 
 Pruning only ever touches parameters carrying our tags and our owner, and, when
 ``configs.parameterPath`` is set, only parameters under that path.
+
+Deletion ordering (docs/aws.md): DeleteParameter leaves nothing behind, so a delete first
+writes a tombstone parameter ``/smf-tombstones/<sha256 of the name>`` (String, Standard tier,
+the placeholder value ``deleted``) carrying our tags and, in its Description, the owner, the
+deleting commit and the deleted name. The managed/owner tag listing returns it with the live
+parameters (no extra call); plan refuses an older commit that would re-create the name, and a
+create under that name deletes the tombstone.
 """
 
 from __future__ import annotations
@@ -35,11 +42,13 @@ from core.model import (
     META_OWNER,
     META_REPO,
     META_SOURCE,
+    META_TOMBSTONE,
+    tombstone_id,
 )
 from core.naming.aws_parameter_store import ADVANCED_TIER_BYTES, STANDARD_TIER_BYTES
 from core.options import build, option
 from core.stores import _aws
-from core.stores.base import ConflictError
+from core.stores.base import ConflictError, NotFoundError
 
 if TYPE_CHECKING:
     from core.config import SecretManagerConfig
@@ -51,6 +60,8 @@ FILTER_VALUES = 50  # values per ParameterStringFilter
 GET_BATCH = 10  # GetParameters Names upper bound
 DESCRIPTION_PREFIX = "Managed by secret-manager-functions: "
 MAX_DESCRIPTION = 1024
+TOMBSTONE_PATH = "/smf-tombstones/"
+TOMBSTONE_VALUE = "deleted"  # PutParameter needs a value: a placeholder, never the entry's
 
 
 @dataclass(frozen=True)
@@ -169,8 +180,10 @@ class ParameterStore(_aws.AwsStore):
                     continue
                 if self.path and entry.name not in query.names and not entry.name.startswith(self.path + "/"):
                     continue  # ours, but outside configs.parameterPath: never pruned
-                found[entry.name] = entry
-        missing = sorted(set(query.names) - set(found))
+                if not (entry.tombstone and entry.name in found):  # a live parameter wins
+                    found[entry.name] = entry
+        # A tombstoned name may have been taken by hand since: look it up like a new one.
+        missing = sorted(set(query.names) - {n for n, e in found.items() if not e.tombstone})
         for batch in _aws.chunks(missing, FILTER_VALUES):
             for item in self._describe([{"Key": "Name", "Option": "Equals", "Values": batch}]):
                 found[item["Name"]] = _from_tags(item, self._tags(item["Name"]))
@@ -209,6 +222,10 @@ class ParameterStore(_aws.AwsStore):
 
     # -- writes -------------------------------------------------------------------------
     def _put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
+        if current is not None and current.tombstone:
+            self._put(entry, None)  # nothing holds the name: a create, then the tombstone goes
+            self._drop_tombstone(current)
+            return
         meta = entry.metadata()
         kwargs: dict[str, Any] = {
             "Name": entry.name,
@@ -259,7 +276,40 @@ class ParameterStore(_aws.AwsStore):
         return _from_tags(items[0], self._tags(name)) if items else None
 
     def _delete(self, current: StoredEntry, commit: str | None) -> None:
+        if current.tombstone:
+            return
+        if commit:  # first, so that no failure leaves a delete unrecorded
+            self._write_tombstone(current, commit)
         self._call("DeleteParameter", current.name, self.client.delete_parameter, Name=current.name)
+
+    def _write_tombstone(self, current: StoredEntry, commit: str) -> None:
+        """Record a delete: a placeholder parameter with name, owner and deleting commit."""
+        meta = {MANAGED_BY_KEY: MANAGED_BY_VALUE, META_OWNER: current.owner or "", META_COMMIT: commit,
+                META_TOMBSTONE: "1"}  # fmt: skip
+        tags = _aws.metadata_tags(meta, None, store=KIND, name=current.name)
+        data = {"owner": current.owner or "", "commit": commit, "tombstone": current.name}
+        text = DESCRIPTION_PREFIX + json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        name = TOMBSTONE_PATH + tombstone_id(current.name)
+        if len(text) > MAX_DESCRIPTION:
+            return  # a name of ~900+ characters: deleted unordered (docs/aws.md), as before
+        kwargs: dict[str, Any] = {"Name": name, "Value": TOMBSTONE_VALUE, "Type": "String", "Tier": "Standard",
+                                  "Description": text}  # fmt: skip
+        try:
+            self._call(
+                "PutParameter", current.name, self.client.put_parameter, **kwargs, Tags=tags, Overwrite=False
+            )
+            return
+        except ConflictError:  # an earlier delete of this name left one: it now records this one
+            pass
+        self._call("PutParameter", current.name, self.client.put_parameter, **kwargs, Overwrite=True)
+        self._call("AddTagsToResource", current.name, self.client.add_tags_to_resource,
+                   ResourceType="Parameter", ResourceId=name, Tags=tags)  # fmt: skip
+
+    def _drop_tombstone(self, tombstone: StoredEntry) -> None:
+        try:
+            self._call("DeleteParameter", tombstone.name, self.client.delete_parameter, Name=tombstone.handle)
+        except NotFoundError:
+            pass
 
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -314,6 +364,10 @@ def _from_description(item: dict[str, Any]) -> StoredEntry:
     from core.model import StoredEntry
 
     data = _parse_description(item.get("Description"))
+    if item["Name"].startswith(TOMBSTONE_PATH) and data.get("tombstone"):
+        return StoredEntry.tombstone_of(
+            data["tombstone"], data.get("owner"), data.get("commit"), item["Name"]
+        )
     meta = {key: data[short] for key, short in _SHORT.items() if short in data}
     return StoredEntry.from_metadata(
         item["Name"], {MANAGED_BY_KEY: MANAGED_BY_VALUE, **meta}, handle=_handle(item)
@@ -323,4 +377,6 @@ def _from_description(item: dict[str, Any]) -> StoredEntry:
 def _from_tags(item: dict[str, Any], tags: dict[str, str]) -> StoredEntry:
     from core.model import StoredEntry
 
+    if item["Name"].startswith(TOMBSTONE_PATH):
+        return _from_description(item)
     return StoredEntry.from_metadata(item["Name"], _aws.decoded_tags(tags), handle=_handle(item, tags))

@@ -18,6 +18,15 @@ Writes: CreateSecret (tags, KMS key, description, replica regions from
 secret scheduled for deletion; TagResource last, so the fingerprint tag never runs ahead of
 the value. Delete schedules deletion with ``recoveryWindowInDays`` (AWS default 30 when
 unset) or ``forceDeleteWithoutRecovery``.
+
+Deletion ordering (docs/aws.md): before DeleteSecret schedules a deletion, TagResource sets
+``smf-commit`` to the deleting commit (a secret pending deletion keeps its tags and ListSecrets
+with ``IncludePlannedDeletion`` returns them), so plan never lets an older commit restore it.
+With ``forceDeleteWithoutRecovery`` nothing of the secret survives: a tombstone secret
+``smf-tombstones/<sha256 of the name>`` with no value (CreateSecret without SecretString makes
+a secret with no version) carries our tags, ``smf-tombstone`` and the original name in its
+Description; the owner-tag listing returns it with the live secrets (no extra call), and a
+create under that name deletes it.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from core.errors import StoreError
-from core.model import META_OWNER
+from core.model import MANAGED_BY_KEY, MANAGED_BY_VALUE, META_COMMIT, META_OWNER, META_TOMBSTONE, tombstone_id
 from core.options import build, option
 from core.stores import _aws
 from core.stores.base import ConflictError, NotFoundError
@@ -42,6 +51,8 @@ DEFAULT_DESCRIPTION = "Managed by secret-manager-functions (GitOps): do not edit
 PAGE = 100  # ListSecrets MaxResults upper bound
 FILTER_VALUES = 10  # values per ListSecrets filter
 BATCH_GET = 20  # BatchGetSecretValue SecretIdList upper bound
+TOMBSTONE_PREFIX = "smf-tombstones/"
+TOMBSTONE_DESCRIPTION = "secret-manager-functions tombstone (a force-deleted secret, no value) of: "
 
 
 @dataclass(frozen=True)
@@ -115,12 +126,14 @@ class SecretsManagerStore(_aws.AwsStore):
             for item in self._list_secrets(filters):
                 entry = _stored(item)
                 if entry.managed and wanted(entry.owner):
-                    found[entry.name] = entry
-        missing = set(query.names) - set(found)
+                    if not (entry.tombstone and entry.name in found):  # a live secret wins
+                        found[entry.name] = entry
+        # A tombstoned name may have been taken by hand since: look it up like a new one.
+        missing = set(query.names) - {n for n, e in found.items() if not e.tombstone}
         if missing:
             for batch in _name_filter_values(missing, query.prefixes):
                 for item in self._list_secrets([{"Key": "name", "Values": batch}]):
-                    if item["Name"] in missing:
+                    if item["Name"] in missing and not item["Name"].startswith(TOMBSTONE_PREFIX):
                         found[item["Name"]] = _stored(item)
         return list(found.values())
 
@@ -174,9 +187,14 @@ class SecretsManagerStore(_aws.AwsStore):
     # -- writes -------------------------------------------------------------------------
     def _put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
         tags = _aws.metadata_tags(entry.metadata(), self.extra_tags, store=KIND, name=entry.name)
+        tombstone = current if current is not None and current.tombstone else None
+        if tombstone is not None:
+            current = None  # nothing holds the name: a create, then the tombstone goes
         if current is None:
             current = self._create(entry, tags)
             if current is None:
+                if tombstone is not None:
+                    self._drop_tombstone(tombstone)
                 return
         handle: SecretHandle = current.handle
         if current.deleted:
@@ -198,6 +216,8 @@ class SecretsManagerStore(_aws.AwsStore):
             self._call("UpdateSecret", entry.name, self.client.update_secret, SecretId=handle.arn, **update)
         if any(handle.tags.get(t["Key"]) != t["Value"] for t in tags):
             self._call("TagResource", entry.name, self.client.tag_resource, SecretId=handle.arn, Tags=tags)
+        if tombstone is not None:
+            self._drop_tombstone(tombstone)
 
     def mark(self, entry: DesiredEntry, current: StoredEntry) -> None:
         """Add our metadata to an entry that already holds `entry.value`: no new version."""
@@ -248,15 +268,48 @@ class SecretsManagerStore(_aws.AwsStore):
     def _delete(self, current: StoredEntry, commit: str | None) -> None:
         if current.deleted:
             return
-        kwargs: dict[str, Any] = {"SecretId": current.handle.arn}
+        arn = current.handle.arn
+        kwargs: dict[str, Any] = {"SecretId": arn}
         if self.force_delete:
+            if commit:  # first, so that no failure leaves a delete unrecorded
+                self._write_tombstone(current, commit)
             kwargs["ForceDeleteWithoutRecovery"] = True
-        elif self.recovery_window:
-            kwargs["RecoveryWindowInDays"] = self.recovery_window
+        else:
+            if self.recovery_window:
+                kwargs["RecoveryWindowInDays"] = self.recovery_window
+            if commit and current.commit != commit:
+                # The secret pending deletion keeps its tags: they now say who deleted it.
+                tag = [
+                    {
+                        "Key": META_COMMIT,
+                        "Value": _aws.fit_tag(META_COMMIT, commit, store=KIND, name=current.name),
+                    }
+                ]
+                self._call("TagResource", current.name, self.client.tag_resource, SecretId=arn, Tags=tag)
         self._call("DeleteSecret", current.name, self.client.delete_secret, **kwargs)
 
+    def _write_tombstone(self, current: StoredEntry, commit: str) -> None:
+        """Record a force delete: a value-less secret carrying name, owner and deleting commit."""
+        meta = {MANAGED_BY_KEY: MANAGED_BY_VALUE, META_OWNER: current.owner or "", META_COMMIT: commit,
+                META_TOMBSTONE: "1"}  # fmt: skip
+        tags = _aws.metadata_tags(meta, None, store=KIND, name=current.name)
+        name = TOMBSTONE_PREFIX + tombstone_id(current.name)
+        description = TOMBSTONE_DESCRIPTION + current.name
+        try:
+            self._call("CreateSecret", current.name, self.client.create_secret, Name=name,
+                       Description=description, Tags=tags)  # fmt: skip
+        except ConflictError:  # an earlier delete of this name left one: it now records this one
+            self._call("TagResource", current.name, self.client.tag_resource, SecretId=name, Tags=tags)
+
+    def _drop_tombstone(self, tombstone: StoredEntry) -> None:
+        try:
+            self._call("DeleteSecret", tombstone.name, self.client.delete_secret,
+                       SecretId=tombstone.handle.arn, ForceDeleteWithoutRecovery=True)  # fmt: skip
+        except NotFoundError:
+            pass
+
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
-        by_arn = {e.handle.arn: e.name for e in entries if not e.deleted}
+        by_arn = {e.handle.arn: e.name for e in entries if not e.deleted}  # tombstones are deleted
         out: dict[str, str] = {}
         for batch in _aws.chunks(sorted(by_arn), BATCH_GET):
             token: str | None = None
@@ -279,13 +332,23 @@ def _stored(item: dict[str, Any]) -> StoredEntry:
     from core.model import StoredEntry
 
     tags = _aws.tags_dict(item.get("Tags"))
+    handle = SecretHandle(arn=item["ARN"], description=item.get("Description"), kms_key_id=item.get("KmsKeyId"),
+                          tags=tags)  # fmt: skip
+    description = item.get("Description") or ""
+    if (
+        tags.get(META_TOMBSTONE)
+        and tags.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
+        and description.startswith(TOMBSTONE_DESCRIPTION)
+    ):
+        meta = _aws.decoded_tags(tags)
+        return StoredEntry.tombstone_of(
+            description[len(TOMBSTONE_DESCRIPTION) :], meta.get(META_OWNER), meta.get(META_COMMIT), handle
+        )
     return StoredEntry.from_metadata(
         item["Name"],
         _aws.decoded_tags(tags),
         deleted=item.get("DeletedDate") is not None,
-        handle=SecretHandle(
-            arn=item["ARN"], description=item.get("Description"), kms_key_id=item.get("KmsKeyId"), tags=tags
-        ),
+        handle=handle,
     )
 
 

@@ -162,9 +162,11 @@ class LocalStore(Store):
 
     def _delete(self, current: StoredEntry, commit: str | None) -> None:
         self._count("delete")
+        # The deleting commit replaces the last writer's: plan orders a later restore by it.
         with self._lock:
             self._db.execute(
-                "UPDATE entries SET deleted = 1 WHERE namespace=? AND name=?", (self.namespace, current.name)
+                "UPDATE entries SET deleted = 1, commit_id = COALESCE(?, commit_id) WHERE namespace=? AND name=?",
+                (commit, self.namespace, current.name),
             )
 
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:

@@ -269,9 +269,13 @@ def test_push_syncs_exactly_then_noop_then_incremental_changes(world: World) -> 
         ("delete", "/orders/dev/feature.flag"),
     }  # fmt: skip
     assert log.calls["PutSecretValue"] == 1 and log.calls["CreateSecret"] == 1
-    assert log.calls["DeleteSecret"] == 1 and log.calls["PutParameter"] == 1
+    # PutParameter: the changed config, and the tombstone recording the pruned one's deletion.
+    assert log.calls["DeleteSecret"] == 1 and log.calls["PutParameter"] == 2
     assert log.calls["DeleteParameter"] == 1
     secrets, params = world.state()
+    tombstones = {k: v for k, v in params.items() if k.startswith("/smf-tombstones/")}
+    assert list(tombstones.values()) == ["deleted"]
+    params = {k: v for k, v in params.items() if k not in tombstones}
     assert secrets == {
         "orders/dev/DB_PASSWORD": "orders-db-pa55word-v2",
         "orders/dev/NEW_KEY": "tok-orders-new-key-9",
