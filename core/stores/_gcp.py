@@ -16,6 +16,14 @@ Labels
     (lowercase, unpadded) in numbered chunks ``{key}_b32_0``, ``{key}_b32_1``...; values that
     fit are stored as they are (``managed-by=secret-manager-functions``, commits).
 
+Tombstones (deletion ordering, docs/gcp.md)
+    Neither store has a soft delete, so a delete first writes a tombstone resource
+    ``smf-tombstone-<sha256 of the name>`` (a secret or parameter with no version, so no
+    value and no version billing) whose labels carry ``managed-by``, the owner, the deleting
+    commit and, as ``smf-tombstone``, the deleted name. The store's one listing returns it;
+    `tombstone_entry` turns it into a tombstone `StoredEntry` and `live_first` lets a live
+    entry of the same name win.
+
 Errors and retries
     `GcpStore` is the base of both stores: a lazily built client, counted calls (`_rpc`), one
     error mapper (`store_error`: throttling/5xx → transient, ``NotFound`` → `NotFoundError`,
@@ -33,7 +41,16 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from core.errors import StoreError
-from core.model import MANAGED_BY_KEY, ListQuery, StoredEntry
+from core.model import (
+    MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
+    META_COMMIT,
+    META_OWNER,
+    META_TOMBSTONE,
+    ListQuery,
+    StoredEntry,
+    tombstone_id,
+)
 from core.stores.base import AuthError, ConflictError, NotFoundError, Store
 
 SM_ENDPOINT_ENV = "GCP_SECRET_MANAGER_ENDPOINT"
@@ -228,6 +245,37 @@ class GcpStore(Store):
                 transport.close()
             except Exception:  # noqa: BLE001, S110 - closing is best effort
                 pass
+
+
+# -- tombstones ---------------------------------------------------------------------------
+TOMBSTONE_PREFIX = "smf-tombstone-"
+
+
+def tombstone_name(name: str) -> str:
+    """The resource id of entry `name`'s tombstone (secret and parameter ids allow it)."""
+    return TOMBSTONE_PREFIX + tombstone_id(name)
+
+
+def tombstone_labels(current: StoredEntry, commit: str) -> dict[str, str]:
+    meta = {MANAGED_BY_KEY: MANAGED_BY_VALUE, META_OWNER: current.owner or "", META_COMMIT: commit,
+            META_TOMBSTONE: current.name}  # fmt: skip
+    return encode_labels(meta)
+
+
+def tombstone_entry(resource_id: str, meta: Mapping[str, str], handle: Any) -> StoredEntry | None:
+    """The tombstone a listed resource is, or None for an ordinary entry."""
+    if not resource_id.startswith(TOMBSTONE_PREFIX) or meta.get(MANAGED_BY_KEY) != MANAGED_BY_VALUE:
+        return None
+    name = meta.get(META_TOMBSTONE)
+    if not name or tombstone_name(name) != resource_id:
+        return None
+    return StoredEntry.tombstone_of(name, meta.get(META_OWNER), meta.get(META_COMMIT), handle)
+
+
+def live_first(entries: list[StoredEntry]) -> list[StoredEntry]:
+    """Drop a tombstone when a live entry of its name was listed too."""
+    live = {e.name for e in entries if not e.tombstone}
+    return [e for e in entries if not (e.tombstone and e.name in live)]
 
 
 # -- payload checksum ---------------------------------------------------------------------

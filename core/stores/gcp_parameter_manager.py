@@ -28,6 +28,10 @@ payload is compared), with an id that cannot collide:
 
 Parameters carry only labels, so all metadata (ownership, fingerprint, provenance) is stored
 there with the label encoding of `core.stores._gcp`.
+
+Deletion ordering: a delete removes the parameter and its versions for good, so it first
+writes a version-less ``smf-tombstone-<sha256>`` parameter recording owner and deleting commit
+(`core.stores._gcp`); the same listing returns it, and a create under the name deletes it.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from core.naming.base import NameContext
 from core.naming.gcp_parameter_manager import DOCUMENT_TEMPLATE
 from core.options import option
 from core.stores import _gcp
-from core.stores.base import ConflictError
+from core.stores.base import ConflictError, NotFoundError
 from core.stores.gcp_secret_manager import SecretManagerStore
 
 if TYPE_CHECKING:
@@ -226,11 +230,18 @@ class ParameterManagerStore(_gcp.GcpStore):
     def _list(self, query: ListQuery) -> list[StoredEntry]:
         # Filtered here, not by the server: unmanaged entries named in the query count too.
         request: dict[str, Any] = {"parent": self.parent, "page_size": self.list_page_size}
-        return self._list_wanted("list_parameters", request, "parameters", self._stored, query)
+        return _gcp.live_first(
+            self._list_wanted("list_parameters", request, "parameters", self._stored, query)
+        )
 
     def _stored(self, param: Any) -> StoredEntry:
         labels = dict(param.labels)
         meta = _gcp.decode_labels(labels)
+        tomb = _gcp.tombstone_entry(
+            param.name.rsplit("/", 1)[-1], meta, {"path": param.name, "labels": labels}
+        )
+        if tomb is not None:
+            return tomb
         return StoredEntry.from_metadata(
             param.name.rsplit("/", 1)[-1],
             meta,
@@ -238,6 +249,10 @@ class ParameterManagerStore(_gcp.GcpStore):
         )
 
     def _put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
+        if current is not None and current.tombstone:
+            self._put(entry, None)  # nothing holds the name: a create, then the tombstone goes
+            self._drop_tombstone(current)
+            return
         from google.cloud.parametermanager_v1 import ParameterFormat
 
         fmt = entry.options.get("format") or (
@@ -347,8 +362,29 @@ class ParameterManagerStore(_gcp.GcpStore):
         self._rpc("delete_parameter", name, name=path)
 
     def _delete(self, current: StoredEntry, commit: str | None) -> None:
+        if current.tombstone:
+            return
+        if commit:  # first, so that no failure leaves a delete unrecorded
+            self._write_tombstone(current, commit)
         path = (current.handle or {}).get("path") or self.parameter_path(current.name)
         self._delete_all(current.name, path)
+
+    def _write_tombstone(self, current: StoredEntry, commit: str) -> None:
+        """A parameter with no version (no value) recording the delete."""
+        tomb = _gcp.tombstone_name(current.name)
+        labels = _gcp.tombstone_labels(current, commit)
+        try:
+            self._rpc("create_parameter", current.name, request={
+                "parent": self.parent, "parameter_id": tomb, "parameter": {"labels": labels}})  # fmt: skip
+        except ConflictError:  # an earlier delete of this name left one: it now records this one
+            self._rpc("update_parameter", current.name, parameter={"name": self.parameter_path(tomb), "labels": labels},
+                      update_mask={"paths": ["labels"]})  # fmt: skip
+
+    def _drop_tombstone(self, tombstone: StoredEntry) -> None:
+        try:
+            self._rpc("delete_parameter", tombstone.name, name=tombstone.handle["path"])
+        except NotFoundError:
+            pass
 
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
         """Newest payloads, read `max_concurrency` parameters at a time."""

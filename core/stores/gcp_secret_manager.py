@@ -15,6 +15,10 @@ and fall back to labels (some emulators drop annotations).
 
 Listing is one paged ``ListSecrets`` over the project (page size 25,000, filtered client-side:
 the emulator ignores filters), so plan costs one call per 25,000 secrets.
+
+Deletion ordering: Secret Manager deletes for good, so a delete first writes a version-less
+``smf-tombstone-<sha256>`` secret recording owner and deleting commit (`core.stores._gcp`);
+the same listing returns it, and a create under the name deletes it.
 """
 
 from __future__ import annotations
@@ -133,19 +137,26 @@ class SecretManagerStore(_gcp.GcpStore):
         # No server-side filter: unmanaged entries named in the query must be seen too (as
         # conflicts), and one page holds 25,000 secrets, so filtering here costs nothing.
         request = {"parent": self.parent, "page_size": 25000}
-        return self._list_wanted("list_secrets", request, "secrets", self._stored, query)
+        return _gcp.live_first(self._list_wanted("list_secrets", request, "secrets", self._stored, query))
 
     def _stored(self, secret: Any) -> StoredEntry:
         name = secret.name.rsplit("/", 1)[-1]
         labels = dict(secret.labels)
         meta = _gcp.decode_labels(labels)
         meta.update({k: v for k, v in dict(secret.annotations).items() if k.startswith("smf-")})
+        tomb = _gcp.tombstone_entry(name, meta, {"path": secret.name, "labels": labels})
+        if tomb is not None:
+            return tomb
         # Secret Manager has no soft delete
         return StoredEntry.from_metadata(
             name, meta, handle={"path": secret.name, "labels": labels, "etag": secret.etag}
         )
 
     def _put(self, entry: DesiredEntry, current: StoredEntry | None) -> None:
+        if current is not None and current.tombstone:
+            self._put(entry, None)  # nothing holds the name: a create, then the tombstone goes
+            self._drop_tombstone(current)
+            return
         data = entry.value.encode("utf-8")
         meta = entry.metadata()
         labels = _gcp.entry_labels(meta, entry.options)
@@ -253,8 +264,33 @@ class SecretManagerStore(_gcp.GcpStore):
                 self._rpc("disable_secret_version", name, request={"name": v.name})
 
     def _delete(self, current: StoredEntry, commit: str | None) -> None:
+        if current.tombstone:
+            return
+        if commit:  # first, so that no failure leaves a delete unrecorded
+            self._write_tombstone(current, commit)
         path = (current.handle or {}).get("path") or self.secret_path(current.name)
         self._rpc("delete_secret", current.name, request={"name": path})
+
+    def _write_tombstone(self, current: StoredEntry, commit: str) -> None:
+        """A secret with no version (no value, nothing billed) recording the delete."""
+        tomb = _gcp.tombstone_name(current.name)
+        labels = _gcp.tombstone_labels(current, commit)
+        secret: dict[str, Any] = {"labels": labels}
+        replication = self._replication()
+        if replication is not None:
+            secret["replication"] = replication
+        try:
+            self._rpc("create_secret", current.name,
+                      request={"parent": self.parent, "secret_id": tomb, "secret": secret})  # fmt: skip
+        except ConflictError:  # an earlier delete of this name left one: it now records this one
+            self._rpc("update_secret", current.name, secret={"name": self.secret_path(tomb), "labels": labels},
+                      update_mask={"paths": ["labels"]})  # fmt: skip
+
+    def _drop_tombstone(self, tombstone: StoredEntry) -> None:
+        try:
+            self._rpc("delete_secret", tombstone.name, request={"name": tombstone.handle["path"]})
+        except NotFoundError:
+            pass
 
     def read_secret(self, name: str) -> str:
         """The latest value of one secret by id (the SOPS age key of spec.decryption)."""
