@@ -21,6 +21,12 @@ environment, so one key holds one value per environment.
   ``application/vnd.microsoft.appconfig.keyvaultref+json;charset=utf-8``, so an app reads
   configs and secrets from one place (providers resolve the reference with their own
   identity). The URI has no version, so readers always get the current one.
+* **Deletion ordering** (docs/git-intake.md): App Configuration deletes for good, so a delete
+  first writes a tombstone: the same key under the label ``smf-deleted:<label>``
+  (``smf-deleted`` when there is no label), an empty value, and tags ``managed-by``, owner,
+  deleting commit and ``smf-tombstone``. The listing asks for both labels in one filter
+  (``label=<ours>,smf-deleted:<ours>``), so tombstones cost no extra call; a create under the
+  key deletes its tombstone. Readers that select only their label never see tombstones.
 * **Size**: a key-value (key, label, value, content type and tags) is at most 10,000
   characters; `prepare` refuses values that cannot fit before anything is written, `put`
   checks the exact total.
@@ -35,7 +41,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from core.errors import NamingError, StoreError
 from core.model import (
+    MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
+    META_COMMIT,
+    META_OWNER,
     META_REPO,
+    META_TOMBSTONE,
     DesiredEntry,
     ListQuery,
     StoredEntry,
@@ -51,7 +62,7 @@ from core.stores._azure import (
     vault_url,
 )
 from core.stores.azure_key_vault import KeyVaultStore
-from core.stores.base import ConflictError
+from core.stores.base import ConflictError, NotFoundError
 
 if TYPE_CHECKING:
     from core.config import SecretManagerConfig
@@ -64,6 +75,8 @@ KEY_VAULT_STORE = KeyVaultStore.kind
 #: (1.9/1.10) fails to parse a listed Key Vault reference without its value (json.loads(None)).
 #: App Configuration values are configs and reference URIs, never secrets.
 LIST_FIELDS = ["key", "label", "value", "content_type", "etag", "tags", "locked"]
+#: Label of the tombstones of one label's deleted keys (label ``smf-deleted:<label>``).
+TOMBSTONE_LABEL = "smf-deleted"
 
 
 @dataclass
@@ -215,20 +228,34 @@ class AppConfigurationStore(AzureStore):
     def label_filter(self) -> str:
         return "\0" if self.label is None else escape_filter(self.label)
 
+    @property
+    def tombstone_label(self) -> str:
+        return f"{TOMBSTONE_LABEL}:{self.label}" if self.label else TOMBSTONE_LABEL
+
     def _list(self, query: ListQuery) -> list[StoredEntry]:
         out: list[StoredEntry] = []
+        tombstones: dict[str, StoredEntry] = {}
+        label_filter = f"{self.label_filter},{escape_filter(self.tombstone_label)}"
         settings = self._call("list_configuration_settings", None, self.client.list_configuration_settings,
-                              label_filter=self.label_filter, fields=LIST_FIELDS)  # fmt: skip
+                              label_filter=label_filter, fields=LIST_FIELDS)  # fmt: skip
         for s in settings:
+            tags = dict(s.tags or {})
+            handle = AppConfigHandle(s.key, s.label, s.etag, bool(s.read_only))
+            if s.label == self.tombstone_label:
+                if tags.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE and tags.get(META_TOMBSTONE):
+                    tomb = StoredEntry.tombstone_of(
+                        s.key, tags.get(META_OWNER), tags.get(META_COMMIT), handle
+                    )
+                    if query.wants(tomb):
+                        tombstones[s.key] = tomb
+                continue
             if (s.label or None) != self.label:
                 continue
-            tags = dict(s.tags or {})
-            entry = StoredEntry.from_metadata(
-                s.key, tags, handle=AppConfigHandle(s.key, s.label, s.etag, bool(s.read_only))
-            )
+            entry = StoredEntry.from_metadata(s.key, tags, handle=handle)
             if query.wants(entry):
                 out.append(entry)
-        return out
+        live = {e.name for e in out}
+        return out + [t for name, t in tombstones.items() if name not in live]  # a live key-value wins
 
     def map_error(self, exc: Exception, *, op: str, name: str | None) -> StoreError:
         """The Azure mapper, plus App Configuration's two refusals that need their own words:
@@ -265,6 +292,9 @@ class AppConfigurationStore(AzureStore):
         setting = ConfigurationSetting(
             key=entry.name, label=self.label, value=entry.value, content_type=entry.content_type, tags=tags
         )
+        tombstone = current if current is not None and current.tombstone else None
+        if tombstone is not None:
+            current = None  # nothing holds the key: a create, then the tombstone goes
         if current is None:
             try:  # If-None-Match: *
                 self._call(
@@ -278,6 +308,13 @@ class AppConfigurationStore(AzureStore):
             etag = current.handle.etag if current.handle else None
             self._call("set_configuration_setting", entry.name, self.client.set_configuration_setting,
                        setting, match_condition=MatchConditions.IfNotModified, etag=etag)  # fmt: skip
+        if tombstone is not None:
+            try:
+                self._call("delete_configuration_setting", entry.name, self.client.delete_configuration_setting,
+                           entry.name, label=self.tombstone_label, etag=tombstone.handle.etag,
+                           match_condition=MatchConditions.IfNotModified)  # fmt: skip
+            except NotFoundError:
+                pass
 
     def mark(self, entry: DesiredEntry, current: StoredEntry) -> None:
         """App Configuration keeps no versions and tags are part of the key-value: the same
@@ -291,9 +328,22 @@ class AppConfigurationStore(AzureStore):
         if handle is None or (handle.label or None) != self.label:
             raise StoreError("refusing to delete a key-value that is not ours (label or ownership)",
                              field=current.name)  # fmt: skip
+        if current.tombstone:
+            return
+        if commit:  # first, so that no failure leaves a delete unrecorded
+            self._write_tombstone(current, commit)
         self._call("delete_configuration_setting", current.name, self.client.delete_configuration_setting,
                    handle.key, label=self.label, etag=handle.etag,
                    match_condition=MatchConditions.IfNotModified)  # fmt: skip
+
+    def _write_tombstone(self, current: StoredEntry, commit: str) -> None:
+        """The key under the tombstone label: empty value, owner and deleting commit in tags."""
+        from azure.appconfiguration import ConfigurationSetting
+
+        tags = {MANAGED_BY_KEY: MANAGED_BY_VALUE, META_OWNER: current.owner or "", META_COMMIT: commit,
+                META_TOMBSTONE: "1"}  # fmt: skip
+        setting = ConfigurationSetting(key=current.name, label=self.tombstone_label, value="", tags=tags)
+        self._call("set_configuration_setting", current.name, self.client.set_configuration_setting, setting)
 
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
         """Current values for drift detection, from one label-scoped listing (100 per page)

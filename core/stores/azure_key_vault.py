@@ -20,6 +20,14 @@ write). What this module adds:
   purges). A desired secret sitting in soft-delete is **recovered** and then updated (a new
   version only if its fingerprint differs; otherwise only its tags are refreshed), instead of
   failing with Key Vault's ``409 ObjectIsDeletedButRecoverable``.
+* **Deletion ordering** (docs/git-intake.md): before the soft delete, the secret's
+  ``smf-commit`` tag is set to the deleting commit (Update Secret, no new version); soft-deleted
+  secrets keep their tags and ``GET /deletedsecrets`` returns them, so plan never lets an older
+  commit recover it. With ``purgeOnDelete`` nothing survives the purge, so the delete first
+  writes a tombstone secret ``smf-tombstone-<sha256 of the name>`` (placeholder value
+  ``deleted``, tags: ``managed-by``, owner, deleting commit, and the deleted name as
+  ``smf-tombstone``); the one ``GET /secrets`` listing returns it, and a create under the
+  name deletes and purges it.
 * **Content type**: the entry's, else ``application/json`` for the JSON properties blob and
   ``text/plain`` otherwise.
 """
@@ -31,10 +39,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from core.errors import StoreError
 from core.model import (
+    MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
+    META_COMMIT,
+    META_OWNER,
     META_REPO,
+    META_TOMBSTONE,
     DesiredEntry,
     ListQuery,
     StoredEntry,
+    tombstone_id,
 )
 from core.options import option
 from core.stores._azure import AzureStore, azure_options, clean_repo_url, fit, secret_client, store_error
@@ -47,6 +61,8 @@ MAX_VALUE_BYTES = 25 * 1024
 TAG_VALUE_MAX = 256
 DEFAULT_CONTENT_TYPE = "text/plain"
 JSON_CONTENT_TYPE = "application/json"
+TOMBSTONE_PREFIX = "smf-tombstone-"
+TOMBSTONE_VALUE = "deleted"  # Set Secret needs a value: a placeholder, never the entry's
 
 
 @dataclass
@@ -106,9 +122,12 @@ class KeyVaultStore(AzureStore):
     @staticmethod
     def _stored(props: Any, *, deleted: bool) -> StoredEntry:
         tags = dict(props.tags or {})
-        return StoredEntry.from_metadata(
-            props.name, tags, deleted=deleted, handle=KeyVaultHandle(props.name, props.content_type, tags)
-        )
+        handle = KeyVaultHandle(props.name, props.content_type, tags)
+        dead = tags.get(META_TOMBSTONE)
+        if not deleted and dead and tags.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE:
+            if props.name.lower() == _tombstone_name(dead).lower():
+                return StoredEntry.tombstone_of(dead, tags.get(META_OWNER), tags.get(META_COMMIT), handle)
+        return StoredEntry.from_metadata(props.name, tags, deleted=deleted, handle=handle)
 
     # -- Store interface ----------------------------------------------------------------
     def _list(self, query: ListQuery) -> list[StoredEntry]:
@@ -120,10 +139,12 @@ class KeyVaultStore(AzureStore):
         for props in listed:
             if getattr(props, "managed", False):
                 continue  # backs a Key Vault certificate: never ours
-            live.add(props.name.lower())
             entry = self._stored(props, deleted=False)
+            if not entry.tombstone:
+                live.add(props.name.lower())
             if query.wants(entry, case_insensitive=True):
                 out.append(entry)
+        out = [e for e in out if not (e.tombstone and e.name.lower() in live)]  # a live secret wins
         if names - live:
             deleted_listing = self._call("list_deleted_secrets", None, self.client.list_deleted_secrets,
                                          max_page_size=25)  # fmt: skip
@@ -139,6 +160,10 @@ class KeyVaultStore(AzureStore):
                 f"value is {size} bytes; Azure Key Vault allows at most {MAX_VALUE_BYTES} (25 KB)",
                 field=entry.name,
             )
+        if current is not None and current.tombstone:
+            self._put(entry, None)  # nothing holds the name: a create, then the tombstone goes
+            self._drop_tombstone(current)
+            return
         name = current.handle.name if current is not None and current.handle else entry.name
         tags = self.tags_for(entry)
         content_type = self.content_type_for(entry)
@@ -197,11 +222,38 @@ class KeyVaultStore(AzureStore):
         if current.deleted:
             return
         name = current.handle.name if current.handle else current.name
+        if commit and self.purge_on_delete:  # first, so that no failure leaves a delete unrecorded
+            self._write_tombstone(current, commit)
+        elif commit and current.commit != commit:
+            # A soft-deleted secret keeps its tags: they now say which commit deleted it.
+            tags = dict(current.handle.tags if current.handle else {})
+            tags[META_COMMIT] = fit(commit, TAG_VALUE_MAX)
+            self._call("update_secret_properties", name, self.client.update_secret_properties, name,
+                       tags=tags)  # fmt: skip
         poller = self._call("begin_delete_secret", name, self.client.begin_delete_secret, name,
                             _polling_interval=self.polling_interval)  # fmt: skip
         if self.purge_on_delete:
             poller.wait()
             self._call("purge_deleted_secret", name, self.client.purge_deleted_secret, name)
+
+    def _write_tombstone(self, current: StoredEntry, commit: str) -> None:
+        """Record a purge: a placeholder secret with name, owner and deleting commit in tags."""
+        tags = {MANAGED_BY_KEY: MANAGED_BY_VALUE, META_OWNER: fit(current.owner or "", TAG_VALUE_MAX),
+                META_COMMIT: fit(commit, TAG_VALUE_MAX), META_TOMBSTONE: current.name}  # fmt: skip
+        name = _tombstone_name(current.name)
+        self._call("set_secret", name, self.client.set_secret, name, TOMBSTONE_VALUE, tags=tags,
+                   content_type=DEFAULT_CONTENT_TYPE)  # fmt: skip
+
+    def _drop_tombstone(self, tombstone: StoredEntry) -> None:
+        """Tombstones exist only with purgeOnDelete: delete and purge it the same way."""
+        name = tombstone.handle.name
+        try:
+            poller = self._call("begin_delete_secret", name, self.client.begin_delete_secret, name,
+                                _polling_interval=self.polling_interval)  # fmt: skip
+            poller.wait()
+            self._call("purge_deleted_secret", name, self.client.purge_deleted_secret, name)
+        except NotFoundError:
+            pass
 
     def read_values(self, entries: list[StoredEntry]) -> dict[str, str]:
         """Current values for drift detection: one GET per secret (Key Vault has no batch
@@ -255,3 +307,7 @@ class KeyVaultStore(AzureStore):
             raise StoreError("no enabled version after adding one", field=name)
         return winner
 
+
+def _tombstone_name(name: str) -> str:
+    """The secret that records the purge of secret `name` (names are case-insensitive)."""
+    return TOMBSTONE_PREFIX + tombstone_id(name.lower())
