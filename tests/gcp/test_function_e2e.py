@@ -152,14 +152,19 @@ class Harness:
 
 
 def snapshot() -> dict[str, tuple[str, int]]:
-    """Every managed entry: name → (value, number of versions)."""
+    """Every managed entry: name → (value, number of versions). Tombstones (the record of a
+    delete, listed too for deletion ordering) are not entries."""
     out: dict[str, tuple[str, int]] = {}
     q = ListQuery(owners=set(), names=set(), owner_prefixes={"shop-dev/"})
     sm = SecretManagerStore(PROJECT)
     for e in sm.list_entries(q):
+        if e.deleted:
+            continue
         out["sm:" + e.name] = (sm.read_values([e])[e.name], len(sm.version_states(e.name)))
     pm = ParameterManagerStore(PROJECT)
     for e in pm.list_entries(q):
+        if e.deleted:
+            continue
         versions = list(pm.client.list_parameter_versions(parent=pm.parameter_path(e.name)))
         out["pm:" + e.name] = (pm.read_values([e])[e.name], len(versions))
     return out
