@@ -9,7 +9,6 @@ and its record of the deleting commit are what is under test.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.apply import apply_store_plan
@@ -34,11 +33,10 @@ def is_ancestor(older: str, newer: str) -> bool | None:
 @dataclass
 class Scenario:
     store: Store
-    #: name → value to push; the owner and sources are the same for every push.
+    #: The names `listed` asks for (keys; values unused). Every push has the same owner.
     names: dict[str, str]
     owner: str = "ordering/orders/dev"
     kind: str = "secret"
-    options: Callable[[str], dict] = lambda name: {}  # noqa: E731
     #: Store-side shaping (e.g. Parameter Manager's one document per service).
     prepare: bool = False
     plans: list[StorePlan] = field(default_factory=list)
@@ -53,7 +51,6 @@ class Scenario:
                 source=f"app.env:{n}",
                 owner=self.owner,
                 commit=commit,
-                options=dict(self.options(n)),
             )  # fmt: skip
             for n, v in values.items()
         ]
