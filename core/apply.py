@@ -1,6 +1,6 @@
 """Apply: carry out a store plan with bounded concurrency and retries.
 
-Order per store: every create/update first, then deletes — and a service's deletes only run
+Order per store: every create/update first (inside the store's `batch`), then deletes — and a service's deletes only run
 when all of its writes succeeded, so a half-finished run never leaves a service with values
 removed but not replaced. Anything that fails an entry is reported and leaves the other
 services to proceed.
@@ -94,7 +94,20 @@ def apply_store_plan(
             err = exc if isinstance(exc, StoreError) else StoreError(f"{type(exc).__name__} while deleting")
             report.add_error(err, store=store.kind, name=change.name, source=change.source)
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"apply-{store.kind}") as pool:
-        list(pool.map(write, writes))
+    if writes:
+        try:
+            # One batch around the write phase (one transaction on the embedded store; see
+            # Store.batch). It ends before any delete starts, so the rule above still holds.
+            with store.batch():
+                with ThreadPoolExecutor(
+                    max_workers=workers, thread_name_prefix=f"apply-{store.kind}"
+                ) as pool:
+                    list(pool.map(write, writes))
+        except StoreError as exc:
+            # The batch could not start or commit: none of its writes are stored.
+            for change in writes:
+                change.done = False
+                failed_owners.add(change.owner)
+            report.add_error(exc, store=store.kind)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"prune-{store.kind}") as pool:
         list(pool.map(remove, deletes))

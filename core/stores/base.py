@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from core.errors import StoreError
@@ -154,6 +155,17 @@ class Store(ABC):
             raise
         except Exception as exc:  # noqa: BLE001 - every SDK error is mapped, never leaked
             raise self.map_error(exc, op=op, name=name) from None
+
+    def batch(self) -> AbstractContextManager[None]:
+        """A context in which apply makes many writes that the store may group.
+
+        Apply runs a store's write phase inside it. A store that pays per commit rather than
+        per call (the embedded SQLite store: one disk sync per transaction) groups the writes
+        into one transaction here; on exit they are stored, or, if the context raises, none
+        of them are. Each write must still succeed or fail on its own. Cloud stores have no
+        multi-entry transaction, so the default groups nothing.
+        """
+        return nullcontext()
 
     def mark(self, entry: DesiredEntry, current: StoredEntry) -> None:
         """Add our metadata (ownership, provenance, fingerprint) to `current`, an existing

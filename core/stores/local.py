@@ -15,6 +15,8 @@ import hashlib
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
@@ -61,9 +63,18 @@ class LocalStore(Store):
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._key = key or _load_key(path)
-        self._lock = threading.Lock()
+        self._aead = None  # the AES-GCM cipher, built once on first use (lazy import)
+        self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # WAL: a commit appends to the log instead of rewriting pages through a rollback
+        # journal, readers never block the writer, and a process killed mid-transaction
+        # leaves the database at its last commit. synchronous=FULL keeps each commit durable
+        # (one fsync of the log per commit), which batching makes rare; see `batch`.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        #: True while `batch` holds a transaction open on this connection
+        self._in_batch = False
         #: calls made, by operation (tests and benchmarks count them)
         self.calls: dict[str, int] = {}
 
@@ -75,16 +86,82 @@ class LocalStore(Store):
     def _aad(self, name: str, version: int) -> bytes:
         return f"{self.namespace}\0{name}\0{version}".encode()
 
-    def _seal(self, name: str, version: int, value: str) -> tuple[bytes, bytes]:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    def _cipher(self):  # type: ignore[no-untyped-def]
+        if self._aead is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+            self._aead = AESGCM(self._key)
+        return self._aead
+
+    def _seal(self, name: str, version: int, value: str) -> tuple[bytes, bytes]:
         nonce = os.urandom(12)
-        return nonce, AESGCM(self._key).encrypt(nonce, value.encode("utf-8"), self._aad(name, version))
+        return nonce, self._cipher().encrypt(nonce, value.encode("utf-8"), self._aad(name, version))
 
     def _open(self, name: str, version: int, nonce: bytes, ciphertext: bytes) -> str:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        return self._cipher().decrypt(nonce, ciphertext, self._aad(name, version)).decode("utf-8")
 
-        return AESGCM(self._key).decrypt(nonce, ciphertext, self._aad(name, version)).decode("utf-8")
+    # -- transactions --------------------------------------------------------------------
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction around many writes (apply's write phase of this store).
+
+        Without it every put is its own transaction, and a durable commit waits for a disk
+        sync: a first sync of 20,000 entries spent 82 % of its 99 s in fsync (issue #15).
+        Inside a batch each put runs in a savepoint, so a put that fails (a conflict, an
+        SQLite error) undoes only its own rows and the others still commit together on exit.
+        An exception leaving the batch rolls it all back, and a process killed inside it
+        leaves the database at its last commit (WAL); either way the next run plans what is
+        missing again and converges. Nested batches join the outer one.
+        """
+        with self._lock:
+            if self._in_batch:
+                outer = True
+            else:
+                outer = False
+                self._execute_tx("BEGIN IMMEDIATE")
+                self._in_batch = True
+        if outer:
+            yield
+            return
+        try:
+            yield
+        except BaseException:
+            with self._lock:
+                self._in_batch = False
+                self._db.execute("ROLLBACK")
+            raise
+        with self._lock:
+            self._in_batch = False
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise StoreError(f"sqlite error: {exc}", transient="locked" in str(exc)) from None
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        """The statements of one write, atomic: their own transaction, or a savepoint inside
+        a `batch`. The caller holds `_lock`. SQLite errors become `StoreError`s."""
+        begin, done, undo = (
+            ("SAVEPOINT w", "RELEASE w", "ROLLBACK TO w; RELEASE w") if self._in_batch else ("BEGIN", "COMMIT", "ROLLBACK")
+        )  # fmt: skip
+        self._execute_tx(begin)
+        try:
+            yield
+            self._db.execute(done)
+        except BaseException as exc:
+            for stmt in undo.split("; "):
+                self._db.execute(stmt)
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"sqlite error: {exc}", transient="locked" in str(exc)) from None
+            raise
+
+    def _execute_tx(self, stmt: str) -> None:
+        try:
+            self._db.execute(stmt)
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite error: {exc}", transient="locked" in str(exc)) from None
 
     # -- Store interface -----------------------------------------------------------------
     def load_fingerprint_key(self) -> bytes:
@@ -119,8 +196,7 @@ class LocalStore(Store):
                 raise ConflictError(f"{self.kind} entry already exists", field=entry.name)
             version = (row[0] + 1) if row else 1
             nonce, ct = self._seal(entry.name, version, entry.value)
-            self._db.execute("BEGIN")
-            try:
+            with self._tx():
                 self._db.execute(
                     "INSERT INTO versions (namespace, name, version, nonce, ciphertext) VALUES (?,?,?,?,?)",
                     (self.namespace, entry.name, version, nonce, ct),
@@ -144,10 +220,6 @@ class LocalStore(Store):
                         entry.repo,
                     ),
                 )
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
-                raise StoreError(f"sqlite error: {exc}", transient="locked" in str(exc)) from None
 
     def mark(self, entry: DesiredEntry, current: StoredEntry) -> None:
         """Add our metadata to an entry that already holds `entry.value`: no new version."""
