@@ -186,6 +186,26 @@ SCHEMA = obj(
                         "secretRef": STR,
                     }
                 ),
+                # Where the outcome of a push (and a pull request's plan) is posted: see
+                # core/results/statuses/targets.py and docs/results.md.
+                "statuses": F(
+                    "list",
+                    item=obj(
+                        {
+                            "provider": F(
+                                "str", required=True, enum=("github", "gitlab", "bitbucket", "gitea")
+                            ),
+                            "repository": STR,
+                            "apiUrl": STR,
+                            "tokenSecret": STR,
+                            "app": obj({"id": F("any"), "privateKeySecret": STR, "installationId": F("int")}),
+                            "checks": F("bool", default=True),
+                            "targetUrl": STR,
+                            "pending": F("bool", default=True),
+                        }
+                    ),
+                ),
+                "pullRequests": obj({"preview": F("bool", default=True), "forks": BOOL_FALSE}),
                 "suspend": BOOL_FALSE,
                 "suspendGitPulls": BOOL_FALSE,
                 "diffDiscovery": F("bool", default=True),
@@ -381,6 +401,10 @@ class SecretManagerConfig:
     kind_options: dict[str, Any] = field(default_factory=dict)
     #: `spec.notifications.destinations`, checked at load.
     notifications: list[NotifyDestination] = field(default_factory=list)
+    #: `spec.statuses`: where outcomes are posted (`core.results.statuses.targets.Target`).
+    statuses: list[Any] = field(default_factory=list)
+    #: `spec.pullRequests`: ``preview`` (plan pull requests) and ``forks`` (also from forks).
+    pull_requests: dict[str, Any] = field(default_factory=lambda: {"preview": True, "forks": False})
 
     def options_for(self, kind: str) -> Any:
         """The typed options of store kind `kind` (validated when the config was loaded)."""
@@ -549,6 +573,11 @@ def _build(doc: dict[str, Any], raw: dict[str, Any], v: _Validator, origin: str)
         raise v.error(("spec", "sync", "maxDeleteFraction"), "must be in (0, 1]")
     diff = spec["diffDiscovery"]
     drift = sync["drift"] if diff else "ignore"
+    from core.results.statuses.targets import load_targets
+
+    status_targets, status_problems = load_targets(spec["statuses"], src["url"])
+    for field_path, problem in status_problems:
+        raise v.error(("spec", "statuses", *field_path.split(".")), problem)
     return SecretManagerConfig(
         name=doc["metadata"]["name"],
         namespace=doc["metadata"]["namespace"],
@@ -602,6 +631,8 @@ def _build(doc: dict[str, Any], raw: dict[str, Any], v: _Validator, origin: str)
         provider_settings=typed.settings,
         kind_options=typed.kinds,
         notifications=_notifications(spec["notifications"], v),
+        statuses=status_targets,
+        pull_requests=spec["pullRequests"],
     )
 
 

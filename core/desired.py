@@ -109,6 +109,7 @@ def _name_service(
                 kind=item.kind,  # type: ignore[arg-type]
                 source=item.source,
                 owner=f.owner,
+                line=item.line,
                 options={
                     "service": f.service,
                     "environment": f.environment,

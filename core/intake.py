@@ -376,6 +376,8 @@ class Outcome:
     events: list[PushEvent] = field(default_factory=list)
     configs: list[Any] = field(default_factory=list)
     decision: Any = None
+    #: The `RunContext` the work ran with (after-sync hooks read secrets through its stores).
+    context: Any = None
 
 
 #: kind → runner(data, configs, context) → Outcome. Add a kind with `register_job_kind`.
@@ -428,12 +430,33 @@ def _notify(outcome: Outcome, configs: Sequence[Any]) -> None:
         notify.send_for_outcome(outcome, read_secret=_secret_store_reader(None))
 
 
+#: Called before a push is synced with (event, configs, context): e.g. "pending" statuses.
+BeforeSync = Callable[[PushEvent, Sequence[Any], RunContext], None]
+BEFORE_SYNC: list[BeforeSync] = []
+
+
+def on_before_sync(hook: BeforeSync) -> BeforeSync:
+    """Register a hook that runs before a push is synced; like after-sync, it never fails it."""
+    BEFORE_SYNC.append(hook)
+    return hook
+
+
+def before_sync(event: PushEvent, configs: Sequence[Any], ctx: RunContext) -> None:
+    for hook in list(BEFORE_SYNC):
+        try:
+            hook(event, configs, ctx)
+        except Exception as exc:  # noqa: BLE001 - reporting never fails the sync
+            log.warning("before-sync hook failed", extra={"hook": getattr(hook, "__name__", "?"),
+                                                          "error_type": type(exc).__name__})  # fmt: skip
+
+
 def run_push(event: PushEvent, configs: Sequence[Any], ctx: RunContext) -> Outcome:
     """Fetch and sync one verified push (every ref it updated)."""
+    before_sync(event, configs, ctx)
     status, body = _handle_push(event, configs, store_factory=ctx.store_factory,
                                 token_resolver=ctx.tokens(), cache_dir=ctx.cache(), apply=ctx.apply)  # fmt: skip
     matched = [c for ev in [event, *event.more] for c in configs_for_push(configs, ev)]
-    outcome = Outcome(status, body, "push", [event, *event.more], matched)
+    outcome = Outcome(status, body, "push", [event, *event.more], matched, context=ctx)
     after_sync(outcome, configs)
     return outcome
 
@@ -454,6 +477,27 @@ def _run_resync_job(data: dict[str, Any], configs: Sequence[Any], ctx: RunContex
 
 register_job_kind("push", _run_push_job)
 register_job_kind("resync", _run_resync_job, signed=False)
+
+
+# --- commit statuses and check runs (core/results/statuses; imported only when configured) ----
+def _pending_statuses(event: PushEvent, configs: Sequence[Any], ctx: RunContext) -> None:
+    for ev in [event, *event.more]:
+        matched = [c for c in configs_for_push(configs, ev) if getattr(c, "statuses", None)]
+        if matched:
+            from core.results.statuses import post_pending
+
+            post_pending(matched, ev.after, ev.ref, ctx)
+
+
+def _post_statuses(outcome: Outcome, configs: Sequence[Any]) -> None:
+    if any(getattr(c, "statuses", None) for c in configs):
+        from core.results.statuses import post_outcome
+
+        post_outcome(outcome, configs)
+
+
+on_before_sync(_pending_statuses)
+on_after_sync(_post_statuses)
 
 
 # --- the two entries ------------------------------------------------------------------

@@ -48,6 +48,8 @@ class DesiredEntry:
     content_type: str | None = None
     #: Store-specific hints (e.g. App Configuration label, SSM type), set by routing/naming.
     options: dict[str, Any] = field(default_factory=dict)
+    #: The key's line in its source file, when known: where a check run annotates a conflict.
+    line: int | None = None
 
     def metadata(self) -> dict[str, str]:
         """Ownership, provenance and fingerprint, as plain strings. Never the value."""

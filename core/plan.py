@@ -72,7 +72,8 @@ def plan_store(
         if cur is not None:
             plan.current[entry.name] = cur
         action, reason = _decide(entry, cur, policy, is_ancestor)
-        plan.changes.append(Change(action, store, entry.name, entry.source, entry.owner, reason=reason))
+        plan.changes.append(Change(action, store, entry.name, entry.source, entry.owner, reason=reason,
+                                   line=entry.line))  # fmt: skip
 
     if prune:
         deletes: list[Change] = []

@@ -55,6 +55,8 @@ class Change:
         }
         if self.reason:
             out["reason"] = self.reason
+        if self.owner:  # names only: lets Report.from_dict(...).for_config split a webhook answer
+            out["owner"] = self.owner
         if self.line:
             out["line"] = self.line
         return out

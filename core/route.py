@@ -33,6 +33,8 @@ class RoutedItem:
     key: str
     value: str = field(repr=False)
     source: str  # "path:key"
+    #: The key's line in its file (None when the parser cannot tell): for annotations.
+    line: int | None = None
 
 
 def is_secret_file(path: str) -> bool:
@@ -53,10 +55,10 @@ def route(config: SecretManagerConfig, path: str, items: list[ParsedItem]) -> li
     """Routed items of one parsed file."""
     if is_secret_file(path):
         store = secret_store(config)
-        return [RoutedItem(store, "secret", i.key, i.value, f"{path}:{i.key}") for i in items]
+        return [RoutedItem(store, "secret", i.key, i.value, f"{path}:{i.key}", i.line) for i in items]
     if config.configs.enabled:
         store = config_store(config)
-        return [RoutedItem(store, "config", i.key, i.value, f"{path}:{i.key}") for i in items]
+        return [RoutedItem(store, "config", i.key, i.value, f"{path}:{i.key}", i.line) for i in items]
     store = secret_store(config)
     if path.endswith(".properties"):
         if not items:
@@ -65,4 +67,4 @@ def route(config: SecretManagerConfig, path: str, items: list[ParsedItem]) -> li
         compact = (",", ":") if config.naming == "controller" else None
         blob = json.dumps({i.key: i.value for i in items}, ensure_ascii=False, separators=compact)
         return [RoutedItem(store, "config", PROPERTIES_BLOB_KEY, blob, f"{path}:*")]
-    return [RoutedItem(store, "config", i.key, i.value, f"{path}:{i.key}") for i in items]
+    return [RoutedItem(store, "config", i.key, i.value, f"{path}:{i.key}", i.line) for i in items]
