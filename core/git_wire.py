@@ -335,22 +335,32 @@ class WireRemote:
         reader = self.conn.command(b"".join(body))
         new_shallow: set[bytes] = set()
         unshallow: set[bytes] = set()
-        pack = bytearray()
+        raw = isinstance(target, RawRepo)
+        pack: PackReader | bytearray = PackReader(target.object_store.raw_or_none) if raw else bytearray()
+        got_pack = False
         while True:
             header = reader.next()
             if not isinstance(header, bytes):
                 break
             header = header.rstrip(b"\n")
             if header == b"packfile":
-                pack = _read_sideband(reader)
+                _read_sideband(reader, pack.feed if isinstance(pack, PackReader) else pack.extend)
+                got_pack = True
                 break
             for line in reader.lines():  # acknowledgments, shallow-info, wanted-refs
                 if header == b"shallow-info":
                     kind, _, sha = line.partition(b" ")
                     (new_shallow if kind == b"shallow" else unshallow).add(sha)
-        received = int.from_bytes(pack[8:12], "big") if pack[:4] == b"PACK" else 0
-        if received:
-            _store_pack(target, pack)
+        received = 0
+        if got_pack and isinstance(pack, PackReader):
+            target.object_store.add_raw(pack.finish())
+            received = pack.count or 0
+        elif got_pack and pack[:4] == b"PACK":
+            received = int.from_bytes(pack[8:12], "big")
+        if received and isinstance(pack, bytearray):  # a dulwich store takes the pack whole
+            import io
+
+            target.object_store.add_thin_pack(io.BytesIO(bytes(pack)).read, None)
         if new_shallow or unshallow:
             target.update_shallow(new_shallow, unshallow)
         return refs, received, honoured
@@ -359,15 +369,16 @@ class WireRemote:
         self.conn.close()
 
 
-def _read_sideband(reader: _Reader) -> bytearray:
-    pack = bytearray()
+def _read_sideband(reader: _Reader, sink: Callable[[memoryview], Any]) -> None:
+    """The ``packfile`` section: band 1 is pack data (handed to `sink` as it arrives),
+    band 2 progress (not asked for), band 3 a fatal error."""
     while True:
         line = reader.next()
         if not isinstance(line, bytes):
-            return pack
+            return
         band = line[0]
         if band == 1:
-            pack += memoryview(line)[1:]
+            sink(memoryview(line)[1:])
         elif band == 3:
             raise WireError(line[1:].rstrip(b"\n").decode("utf-8", "replace"))
 
@@ -388,16 +399,6 @@ def _haves_of(target: Any) -> Iterable[bytes]:
     return out
 
 
-def _store_pack(target: Any, pack: bytearray) -> None:
-    if isinstance(target, RawRepo):
-        store = target.object_store
-        store.add_raw(unpack(pack, store.raw_or_none))
-    else:
-        import io
-
-        target.object_store.add_thin_pack(io.BytesIO(bytes(pack)).read, None)
-
-
 # --- packs -----------------------------------------------------------------------------
 def object_id(type_num: int, raw: bytes) -> bytes:
     h = sha1(b"%s %d\0" % (TYPE_NAMES[type_num], len(raw)))  # noqa: S324 - Git object ids are SHA-1
@@ -409,83 +410,163 @@ def unpack(pack: bytes | bytearray, external: Callable[[bytes], tuple[int, bytes
     """Every object of a pack as ``{hex id: (type number, raw bytes)}``, deltas applied.
     `external` looks up a delta base that is not in the pack (a thin pack). The trailing
     checksum is verified."""
-    view = memoryview(pack)
-    if bytes(view[:4]) != b"PACK" or len(view) < 32:
-        raise WireError("the server sent no valid pack")
-    if sha1(view[:-20]).digest() != bytes(view[-20:]):  # noqa: S324 - the pack trailer is SHA-1
-        raise WireError("the received pack is damaged (checksum mismatch)")
-    count = int.from_bytes(view[8:12], "big")
-    end = len(view) - 20
-    pos = 12
-    by_offset: dict[int, tuple[int, bytes]] = {}
-    by_id: dict[bytes, tuple[int, bytes]] = {}
-    pending: list[tuple[int, int | bytes, bytes]] = []
-    for _ in range(count):
+    reader = PackReader(external)
+    reader.feed(pack)
+    return reader.finish()
+
+
+class PackReader:
+    """A pack parsed while it arrives: `feed` the bytes as they come (objects are inflated
+    as soon as they are complete, so the work overlaps the server's sending and the whole
+    pack is never held), `finish` for ``{hex id: (type number, raw bytes)}``."""
+
+    def __init__(self, external: Callable[[bytes], tuple[int, bytes] | None]):
+        self._external = external
+        self._buf = bytearray()
+        self._offset = 0  # pack offset of _buf[0]
+        self._sha = sha1()  # noqa: S324 - the pack trailer is SHA-1
+        self.count: int | None = None
+        self._left = 0
+        # the object being inflated: [pack offset, type, size, delta base, decompressor, chunks, bytes fed]
+        self._cur: list[Any] | None = None
+        self._by_offset: dict[int, tuple[int, bytes]] = {}
+        self._by_id: dict[bytes, tuple[int, bytes]] = {}
+        self._pending: list[tuple[int, int | bytes, bytes]] = []
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        self._buf += data
+        self._advance(final=False)
+
+    def finish(self) -> dict[bytes, tuple[int, bytes]]:
+        self._advance(final=True)
+        if self.count is None:
+            raise WireError("the server sent no valid pack")
+        if self._left or self._cur is not None:
+            raise WireError("the received pack is truncated")
+        if len(self._buf) != 20:
+            raise WireError("the received pack has trailing data")
+        if self._sha.digest() != bytes(self._buf):
+            raise WireError("the received pack is damaged (checksum mismatch)")
+        self._resolve()
+        return self._by_id
+
+    def _advance(self, *, final: bool) -> None:
+        buf = self._buf
+        if self.count is None:
+            if len(buf) < 12:
+                return
+            if buf[:4] != b"PACK":
+                raise WireError("the server sent no valid pack")
+            self.count = self._left = int.from_bytes(buf[8:12], "big")
+            self._sha.update(buf[:12])
+            del buf[:12]
+            self._offset = 12
+        view = memoryview(buf)
+        pos = 0
+        try:
+            while self._left:
+                if self._cur is None:
+                    # A header is at most 10 + 20 bytes; wait for them unless the pack is all here.
+                    if len(buf) - pos < 32 and not final:
+                        break
+                    parsed = self._header(view, pos)
+                    if parsed is None:
+                        raise WireError("the received pack is truncated")
+                    self._cur, pos = parsed
+                cur = self._cur
+                d = cur[4]
+                with view[
+                    pos : min(len(buf), pos + max(cur[2] + 64 - cur[6], 4096 if cur[6] else 0))
+                ] as piece:
+                    fed = len(piece)
+                    if not fed:
+                        break
+                    try:
+                        cur[5].append(d.decompress(piece))
+                    except zlib.error:
+                        raise WireError("the received pack is damaged (an object does not inflate)") from None
+                if d.eof:
+                    pos += fed - len(d.unused_data)
+                    self._done(cur)
+                    self._cur = None
+                    self._left -= 1
+                else:
+                    pos += fed
+                    cur[6] += fed
+        finally:
+            if pos:
+                with view[:pos] as done:
+                    self._sha.update(done)
+            view.release()
+        if pos:
+            del buf[:pos]
+            self._offset += pos
+
+    def _header(self, view: memoryview, pos: int) -> tuple[list[Any], int] | None:
+        n = len(view)
         start = pos
+        if pos >= n:
+            return None
         byte = view[pos]
         pos += 1
         type_num, size, shift = (byte >> 4) & 7, byte & 15, 4
         while byte & 0x80:
+            if pos >= n:
+                return None
             byte = view[pos]
             pos += 1
             size |= (byte & 0x7F) << shift
             shift += 7
         base: int | bytes | None = None
         if type_num == _OFS_DELTA:
+            if pos >= n:
+                return None
             byte = view[pos]
             pos += 1
             back = byte & 0x7F
             while byte & 0x80:
+                if pos >= n:
+                    return None
                 byte = view[pos]
                 pos += 1
                 back = ((back + 1) << 7) | (byte & 0x7F)
-            base = start - back
+            base = self._offset + start - back
         elif type_num == _REF_DELTA:
+            if pos + 20 > n:
+                return None
             base = bytes(view[pos : pos + 20]).hex().encode()
             pos += 20
-        data, pos = _inflate(view, pos, end, size)
+        elif type_num not in TYPE_NAMES:
+            raise WireError(f"the received pack is damaged (an object of unknown type {type_num})")
+        return [self._offset + start, type_num, size, base, zlib.decompressobj(), [], 0], pos
+
+    def _done(self, cur: list[Any]) -> None:
+        start, type_num, size, base, _, chunks, _ = cur
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if len(data) != size:
+            raise WireError("the received pack is damaged (an object of the wrong size)")
         if base is None:
-            entry = (type_num, data)
-            by_offset[start] = by_id[object_id(type_num, data)] = entry
+            self._by_offset[start] = self._by_id[object_id(type_num, data)] = (type_num, data)
         else:
-            pending.append((start, base, data))
-    if pos != end:
-        raise WireError("the received pack has trailing data")
-    while pending:  # bases usually come first; a chain in another order takes more rounds
-        waiting = []
-        for start, ref, delta in pending:
-            found = by_offset.get(ref) if isinstance(ref, int) else (by_id.get(ref) or external(ref))
-            if found is None:
-                waiting.append((start, ref, delta))
-                continue
-            entry = (found[0], apply_delta(found[1], delta))
-            by_offset[start] = by_id[object_id(*entry)] = entry
-        if len(waiting) == len(pending):
-            raise LookupError(f"{len(waiting)} delta(s) in the received pack have no base: not found")
-        pending = waiting
-    return by_id
+            self._pending.append((start, base, data))
 
-
-def _inflate(view: memoryview, pos: int, end: int, size: int) -> tuple[bytes, int]:
-    """Inflate the zlib stream at `pos` (`size` bytes once inflated); returns the data and the
-    position after the stream. Fed in slices so that no copy of the rest of the pack is made."""
-    d = zlib.decompressobj()
-    chunk = size + 64
-    out = []
-    while True:
-        piece = view[pos : min(pos + chunk, end)]
-        if not piece:
-            raise WireError("the received pack is truncated")
-        out.append(d.decompress(piece))
-        if d.eof:
-            pos += len(piece) - len(d.unused_data)
-            break
-        pos += len(piece)
-        chunk = max(chunk, 65536)
-    data = out[0] if len(out) == 1 else b"".join(out)
-    if len(data) != size:
-        raise WireError("the received pack has an object of the wrong size")
-    return data, pos
+    def _resolve(self) -> None:
+        pending, by_offset, by_id = self._pending, self._by_offset, self._by_id
+        while pending:  # bases usually come first; a chain in another order takes more rounds
+            waiting = []
+            for start, ref, delta in pending:
+                found = (
+                    by_offset.get(ref) if isinstance(ref, int) else (by_id.get(ref) or self._external(ref))
+                )
+                if found is None:
+                    waiting.append((start, ref, delta))
+                    continue
+                entry = (found[0], apply_delta(found[1], delta))
+                by_offset[start] = by_id[object_id(*entry)] = entry
+            if len(waiting) == len(pending):
+                raise LookupError(f"{len(waiting)} delta(s) in the received pack have no base: not found")
+            pending = waiting
+        self._pending = []
 
 
 def _varint(delta: bytes, pos: int) -> tuple[int, int]:

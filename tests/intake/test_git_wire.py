@@ -101,7 +101,7 @@ def test_damaged_pack_is_refused(tmp_path):
     repo, shas = _delta_repo(tmp_path)
     pack = bytearray(_git(repo, "pack-objects", "--stdout", "--revs", input=f"{shas[0]}\n".encode()))
     pack[40] ^= 0xFF
-    with pytest.raises(WireError, match="checksum"):
+    with pytest.raises(WireError, match="damaged"):
         unpack(pack, lambda sha: None)
     with pytest.raises(WireError, match="no valid pack"):
         unpack(b"NOPE" + bytes(40), lambda sha: None)
@@ -215,3 +215,29 @@ def test_malformed_tree_is_reported():
     assert leaf.dirs == {}
     with pytest.raises(SourceError, match="malformed"):
         leaf.files  # noqa: B018 - the property parses
+
+
+def test_pack_fed_in_pieces_as_it_arrives_gives_the_same_objects(tmp_path):
+    """The pack is parsed while it arrives: any split of the bytes gives the same objects,
+    including splits inside headers, deltas' base references and zlib streams."""
+    import random
+
+    from core.git_wire import PackReader
+
+    repo, shas = _delta_repo(tmp_path)
+    for ofs in (True, False):
+        args = ["pack-objects", "--stdout", "--revs", *(["--delta-base-offset"] if ofs else [])]
+        pack = _git(repo, *args, input=f"{shas[-1]}\n".encode())
+        whole = unpack(pack, lambda sha: None)
+        rng = random.Random(len(pack))
+        for top in (1, 7, 100, 5000):
+            reader, pos = PackReader(lambda sha: None), 0
+            while pos < len(pack):
+                step = rng.randint(1, top)
+                reader.feed(pack[pos : pos + step])
+                pos += step
+            assert reader.finish() == whole and reader.count == len(whole)
+    with pytest.raises(WireError, match="truncated|trailing"):
+        reader = PackReader(lambda sha: None)
+        reader.feed(pack[:-30])
+        reader.finish()
