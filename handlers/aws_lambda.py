@@ -1,15 +1,16 @@
 """secret-manager-functions on AWS Lambda: transport only (events, responses, logs, metrics).
 
-Every decision is core.intake's; what each event does, the environment variables, logs and
-metrics are described in docs/aws.md ("The Lambda handler"). Imports stay light for the cold
-start: no powertools event-handler resolver (the three HTTP event shapes are read here) and
-the X-Ray tracer only when ``SMF_TRACING`` is on.
+Every decision is core's (core.entrypoint, core.intake); what each event does, the
+environment variables, logs and metrics are in docs/aws.md ("The Lambda handler"). Imports
+stay light for the cold start (docs/benchmarks.md): no powertools event-handler resolver,
+and the X-Ray tracer only when ``SMF_TRACING`` is on.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -24,8 +25,9 @@ for _root in (_HERE, _HERE.parent):  # the package root holds core/ next to hand
 from aws_lambda_powertools import Logger, Metrics  # noqa: E402
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit  # noqa: E402
 
-from core import intake, settings  # noqa: E402
+from core import entrypoint, intake  # noqa: E402
 from core.results import logs  # noqa: E402
+from core.stores import _aws  # noqa: E402 - no boto3 until a client is made
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "secret-manager-functions"
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "SecretManagerFunctions"
@@ -49,23 +51,11 @@ def _json_logs_for_core() -> None:
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or os.environ.get("SMF_JSON_LOGS"):
         from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
-        names = ("smf", "smf.sync", "smf.apply", "smf.intake", "smf.git", "smf.sops", "smf.settings")
-        copy_config_to_registered_loggers(source_logger=logger, include=set(names))
+        logging.getLogger("smf")  # (powertools configures top-level loggers: every core one is below it)
+        copy_config_to_registered_loggers(source_logger=logger, include={"smf"})
 
 
-def _read_secret(secret_id: str) -> str:
-    from core.stores import _aws
-
-    value = _aws.client("secretsmanager", {}).get_secret_value(SecretId=secret_id)
-    return str(value.get("SecretString") or "{}")
-
-
-def _setup() -> tuple[list[Any], str | None]:
-    """Config and webhook secret (``SMF_ENV_SECRET`` bundle read once per cold start)."""
-    settings.load_secret_bundle_once(os.environ.get("SMF_ENV_SECRET"), _read_secret, origin="SMF_ENV_SECRET")
-    settings.check_env_secrets()
-    configs = settings.load_configs(default_path=_HERE.parent / "smf-config.yaml")
-    return configs, intake.webhook_secret(configs)
+CONFIG = _HERE.parent / "smf-config.yaml"
 
 
 def emit_metrics(outcome: intake.Outcome) -> dict[str, dict[str, int]]:
@@ -88,20 +78,8 @@ def _log(message: str, outcome: intake.Outcome) -> None:
         getattr(logger, rec.method)(rec.message, extra=rec.fields)
 
 
-def send(message: str) -> dict[str, str]:
-    """Queue a message: SQS (``SMF_QUEUE_URL``) or an asynchronous invocation (``SMF_HANDOFF=invoke``)."""
-    from core.stores import _aws
-
-    how = (os.environ.get("SMF_HANDOFF") or ("sqs" if os.environ.get("SMF_QUEUE_URL") else "invoke")).lower()
-    if how == "sqs":
-        resp = _aws.client("sqs", {}).send_message(QueueUrl=os.environ["SMF_QUEUE_URL"], MessageBody=message)
-        return {"handoff": "sqs", "message_id": resp.get("MessageId", "")}
-    target = os.environ.get("SMF_WORKER_FUNCTION") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
-    if not target:
-        raise RuntimeError("no hand-off target: set SMF_QUEUE_URL or SMF_WORKER_FUNCTION")
-    payload = json.dumps({"smf": message}).encode()
-    resp = _aws.client("lambda", {}).invoke(FunctionName=target, InvocationType="Event", Payload=payload)
-    return {"handoff": "invoke", "invoke_status": str(resp.get("StatusCode", ""))}
+#: Queue a message (the worker's SQS queue or an async invocation); tests replace it.
+send = _aws.hand_off
 
 
 def _http(status: int, doc: dict[str, Any]) -> dict[str, Any]:
@@ -121,13 +99,8 @@ def webhook(event: dict[str, Any]) -> dict[str, Any]:
     raw = event.get("body") or ""
     body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8")
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    try:
-        configs, secret = _setup()
-        policy = intake.QueuePolicy.from_env(MAX_MESSAGE_BYTES)
-    except Exception as exc:  # noqa: BLE001 - a configuration problem: named, 500
-        logger.error("webhook: configuration error", extra={"error": str(exc)})
-        return _http(500, {"status": "error", "reason": "configuration error"})
-    outcome = intake.handle_delivery(headers, body, configs, secret=secret, queue=policy, send=send)
+    outcome = entrypoint.deliver(headers, body, default_path=CONFIG, max_message_bytes=MAX_MESSAGE_BYTES,
+                                 send=send, read_secret=_aws.secret_string)  # fmt: skip
     name = {"rejected": "WebhooksRejected", "queued": "WebhooksQueued"}.get(outcome.kind, "WebhooksSynced")
     if outcome.kind != "ignored":
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
@@ -137,8 +110,7 @@ def webhook(event: dict[str, Any]) -> dict[str, Any]:
 
 def run_message(message: Any) -> intake.Outcome:
     """A queued message (SQS record body, async invocation) or the schedule's resync."""
-    configs, secret = _setup()
-    outcome = intake.handle_message(message, configs, secret=secret)
+    outcome = entrypoint.run_message(message, default_path=CONFIG, read_secret=_aws.secret_string)
     metrics.add_metric(name="SyncJobs", unit=MetricUnit.Count, value=1)
     _log("sync finished", outcome)
     return outcome

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any
 
@@ -14,26 +15,25 @@ from core.sops.errors import (
     SopsError,
     ValueDecryptError,
 )
-from core.sops.formats import binary, dotenv, ini, json_format, yaml_emit, yaml_format
 from core.sops.keyring import KeyRing
 from core.sops.metadata import FIELDS, Metadata, check_shape, metadata_from_dict
 from core.sops.tree import Branch, WalkError, decrypt_tree
 
+# Format modules load on first use: a sync imports only the formats its files are in (a
+# dotenv-only push never loads the YAML ones), which keeps them off the Lambda cold start.
 _LOADERS = {
-    "dotenv": dotenv.load,
-    "yaml": yaml_format.load,
-    "json": json_format.load,
-    "ini": ini.load,
-    "binary": binary.load,
+    "dotenv": "dotenv",
+    "yaml": "yaml_format",
+    "json": "json_format",
+    "ini": "ini",
+    "binary": "binary",
 }
-_EMITTERS = {
-    "dotenv": dotenv.emit,
-    "yaml": yaml_emit.emit,
-    "json": json_format.emit,
-    "ini": ini.emit,
-    "binary": binary.emit,
-}
+_EMITTERS = {"dotenv": "dotenv", "yaml": "yaml_emit", "json": "json_format", "ini": "ini", "binary": "binary"}
 _SUFFIXES = ((".yaml", "yaml"), (".yml", "yaml"), (".json", "json"), (".env", "dotenv"), (".ini", "ini"))
+
+
+def _format(module: str) -> Any:
+    return importlib.import_module(f"core.sops.formats.{module}")
 
 
 def detect_format(path: str) -> str:
@@ -47,16 +47,16 @@ def detect_format(path: str) -> str:
 def is_encrypted(data: bytes, fmt: str) -> bool:
     """Cheap check: does the file carry sops metadata with a MAC?"""
     if fmt == "dotenv":
-        return dotenv.has_metadata(data)
+        return _format("dotenv").has_metadata(data)
     if fmt == "ini":
         return b"[sops]" in data and (b"\nmac " in data or b"\nmac=" in data)
     if b"sops" not in data or b"mac" not in data:
         return False
     if fmt == "yaml":
-        return yaml_format.has_metadata(data) and b"mac:" in data
+        return _format("yaml_format").has_metadata(data) and b"mac:" in data
     # json and binary
     try:
-        _, md = json_format.load(data)
+        _, md = _format("json_format").load(data)
     except SopsError:
         return False
     return isinstance(md, dict) and "mac" in md
@@ -78,7 +78,7 @@ def looks_encrypted(data: bytes, fmt: str) -> bool:
     if fmt == "ini":
         return b"[sops]" in data
     if fmt == "yaml":
-        return yaml_format.has_metadata(data)
+        return _format("yaml_format").has_metadata(data)
     return _JSON_METADATA.search(data) is not None
 
 
@@ -96,11 +96,10 @@ def metadata_marker(key: str, value: str) -> bool:
 
 
 def _load(data: bytes, fmt: str, path: str, strict: bool = False) -> tuple[list[Branch], Metadata]:
-    loader = _LOADERS.get(fmt)
-    if loader is None:
+    if fmt not in _LOADERS:
         raise FormatError(f"unknown format {fmt!r}", path=path)
     try:
-        branches, md_dict = loader(data)
+        branches, md_dict = _format(_LOADERS[fmt]).load(data)
     except SopsError as exc:
         raise type(exc)(exc.message, path=path, line=exc.line, field=exc.field) from None
     except (ValueError, TypeError, RecursionError) as exc:  # a malformed file, never a crash
@@ -154,11 +153,10 @@ def decrypt(
     """Return exactly what `sops -d [--output-type T]` prints for this file."""
     branches = decrypt_tree_of(data, fmt, path=path, keyring=keyring, strict=strict)
     out_fmt = output_type or fmt
-    emitter = _EMITTERS.get(out_fmt)
-    if emitter is None:
+    if out_fmt not in _EMITTERS:
         raise FormatError(f"unknown output type {out_fmt!r}", path=path)
     try:
-        return emitter(branches)
+        return _format(_EMITTERS[out_fmt]).emit(branches)
     except FormatError as exc:
         raise FormatError(exc.message, path=path) from None
     except (ValueError, TypeError, RecursionError) as exc:

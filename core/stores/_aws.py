@@ -11,6 +11,8 @@
   `NotFoundError` / `ConflictError` / `AuthError` by error code. The message carries the
   operation, the entry name and the AWS error code, never AWS's own message (a
   ValidationException may echo the request, including a value).
+* `secret_string` and `hand_off`: the Lambda handler's two SDK calls of its own (the
+  ``SMF_ENV_SECRET`` bundle; queueing a delivery to SQS or an asynchronous invocation).
 * `AwsStore`: the base of both AWS stores (client, call counting, `_call`, error mapping).
   Retries are botocore's alone (`RETRIES`): `sdk_retries` is set, so apply does not retry
   AWS errors a second time.
@@ -195,6 +197,34 @@ def fingerprint_key_from_secret(sm_client: Any | None = None) -> bytes | None:
     with _LOCK:
         _FP_KEYS[secret_id] = key
     return key
+
+
+def secret_string(secret_id: str) -> str:
+    """One secret's SecretString (``{}`` when it has none): the Lambda handler's
+    ``SMF_ENV_SECRET`` bundle. Errors name the operation and AWS's code, never its message."""
+    try:
+        value = client("secretsmanager", {}).get_secret_value(SecretId=secret_id)
+    except Exception as exc:  # noqa: BLE001
+        raise store_error(exc, store="aws-secrets-manager", op="GetSecretValue", name=secret_id) from None
+    return str(value.get("SecretString") or "{}")
+
+
+def hand_off(message: str) -> dict[str, str]:
+    """Queue one intake message for the worker: to SQS (``SMF_QUEUE_URL``), or as an
+    asynchronous invocation of ``SMF_WORKER_FUNCTION`` (``SMF_HANDOFF=invoke``; Lambda holds
+    the payload 256 KiB, as SQS does). Returns what the webhook's answer reports."""
+    import json
+
+    how = (os.environ.get("SMF_HANDOFF") or ("sqs" if os.environ.get("SMF_QUEUE_URL") else "invoke")).lower()
+    if how == "sqs":
+        resp = client("sqs", {}).send_message(QueueUrl=os.environ["SMF_QUEUE_URL"], MessageBody=message)
+        return {"handoff": "sqs", "message_id": resp.get("MessageId", "")}
+    target = os.environ.get("SMF_WORKER_FUNCTION") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+    if not target:
+        raise RuntimeError("no hand-off target: set SMF_QUEUE_URL or SMF_WORKER_FUNCTION")
+    payload = json.dumps({"smf": message}).encode()
+    resp = client("lambda", {}).invoke(FunctionName=target, InvocationType="Event", Payload=payload)
+    return {"handoff": "invoke", "invoke_status": str(resp.get("StatusCode", ""))}
 
 
 # -- errors -------------------------------------------------------------------------------

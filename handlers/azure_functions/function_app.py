@@ -34,16 +34,10 @@ QUEUE_NAME = "smf-sync"
 QUEUE_CONNECTION = "AzureWebJobsStorage"
 #: Storage queue messages hold 64 KB, and the host base64-encodes them: keep a margin.
 MAX_MESSAGE_BYTES = 45 * 1024
+#: (an unresolved @Microsoft.KeyVault(...) app setting is refused: core.entrypoint)
+CONFIG = _HERE / "smf-config.yaml"
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-
-
-def _setup() -> tuple[list[Any], str | None]:
-    from core import intake, settings
-
-    settings.check_env_secrets()  # an unresolved @Microsoft.KeyVault(...) setting is refused
-    configs = settings.load_configs(default_path=_HERE / "smf-config.yaml")
-    return configs, intake.webhook_secret(configs)
 
 
 def _log(event: str, outcome: Any, **fields: Any) -> None:
@@ -66,22 +60,15 @@ def _json(status: int, doc: dict[str, Any]) -> func.HttpResponse:
 @app.route(route="webhook", methods=["POST"])
 @app.queue_output(arg_name="jobs", queue_name=QUEUE_NAME, connection=QUEUE_CONNECTION)
 def webhook(req: func.HttpRequest, jobs: func.Out[str]) -> func.HttpResponse:
-    from core import intake
-
-    try:
-        configs, secret = _setup()
-        policy = intake.QueuePolicy.from_env(MAX_MESSAGE_BYTES)
-    except Exception as exc:  # noqa: BLE001 - a configuration problem: named, 500
-        log.error(json.dumps({"event": "webhook", "status": 500, "error": str(exc)}))
-        return _json(500, {"status": "error", "reason": "configuration error"})
+    from core import entrypoint
 
     def send(message: str) -> dict[str, str]:
         jobs.set(message)
         return {"queue": QUEUE_NAME}
 
     headers = {k.lower(): v for k, v in req.headers.items()}
-    outcome = intake.handle_delivery(headers, req.get_body() or b"", configs, secret=secret, queue=policy,
-                                     send=send if jobs is not None else None)  # fmt: skip
+    outcome = entrypoint.deliver(headers, req.get_body() or b"", default_path=CONFIG, max_message_bytes=MAX_MESSAGE_BYTES,
+                                 send=send if jobs is not None else None)  # fmt: skip
     _log("webhook", outcome)
     return _json(outcome.status, outcome.body)
 
@@ -89,10 +76,9 @@ def webhook(req: func.HttpRequest, jobs: func.Out[str]) -> func.HttpResponse:
 @app.function_name("sync_worker")
 @app.queue_trigger(arg_name="msg", queue_name=QUEUE_NAME, connection=QUEUE_CONNECTION)
 def sync_worker(msg: func.QueueMessage) -> None:
-    from core import intake
+    from core import entrypoint
 
-    configs, secret = _setup()
-    outcome = intake.handle_message(msg.get_body(), configs, secret=secret)
+    outcome = entrypoint.run_message(msg.get_body(), default_path=CONFIG)
     _log("sync_worker", outcome)
     if outcome.status >= 500:
         # The Functions host retries the message (maxDequeueCount in host.json, then poison).
@@ -102,8 +88,7 @@ def sync_worker(msg: func.QueueMessage) -> None:
 @app.function_name("resync")
 @app.timer_trigger(arg_name="timer", schedule="%SMF_RESYNC_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def resync_timer(timer: func.TimerRequest) -> None:
-    from core import intake
+    from core import entrypoint
 
-    configs, secret = _setup()
-    outcome = intake.handle_message({"kind": "resync", "drift": True}, configs, secret=secret)
+    outcome = entrypoint.run_message({"kind": "resync", "drift": True}, default_path=CONFIG)
     _log("resync", outcome, past_due=timer.past_due, schedule=os.environ.get("SMF_RESYNC_SCHEDULE"))

@@ -27,7 +27,7 @@ for _root in (_HERE, *_HERE.parents[:2]):
 
 import functions_framework  # noqa: E402
 
-from core import intake, settings  # noqa: E402
+from core import entrypoint, intake  # noqa: E402
 from core.results import logs  # noqa: E402
 
 HANDOFF_ENV = "SMF_HANDOFF_TOPIC"
@@ -81,10 +81,7 @@ def _set_trace(headers: Any) -> None:
     _trace.set(f"projects/{project}/traces/{trace}" if trace and project else None)
 
 
-def _setup() -> tuple[list[Any], str | None]:
-    settings.check_env_secrets()
-    configs = settings.load_configs(default_path=_HERE / "config.yaml")
-    return configs, intake.webhook_secret(configs)
+CONFIG = _HERE / "config.yaml"
 
 
 def publish(topic: str, message: str) -> str:
@@ -131,15 +128,10 @@ def webhook(request: Any) -> tuple[str, int, dict[str, str]]:
     if request.method != "POST":
         return _json({"status": "rejected", "reason": "POST only"}, 405)
     body = request.get_data(cache=False)
-    try:
-        configs, secret = _setup()
-        topic = os.environ.get(HANDOFF_ENV)
-        policy = intake.QueuePolicy.from_env(MAX_MESSAGE_BYTES, default_mode="queue") if topic else None
-    except Exception as exc:  # noqa: BLE001 - a configuration problem: named, 500
-        log.error("configuration error", extra={"error": str(exc)})
-        return _json({"status": "error", "reason": "configuration error"}, 500)
-    outcome = intake.handle_delivery(dict(request.headers.items()), body, configs, secret=secret, queue=policy,
-                                     send=(lambda m: {"message_id": publish(topic, m)}) if topic else None)  # fmt: skip
+    topic = os.environ.get(HANDOFF_ENV)
+    outcome = entrypoint.deliver(dict(request.headers.items()), body, default_path=CONFIG, default_mode="queue",
+                                 max_message_bytes=MAX_MESSAGE_BYTES,
+                                 send=(lambda m: {"message_id": publish(topic, m)}) if topic else None)  # fmt: skip
     _log(f"webhook {outcome.kind}", outcome, started)
     return _json(outcome.body, outcome.status)
 
@@ -151,8 +143,7 @@ def resync(cloud_event: Any) -> None:
     started = time.monotonic()
     raw = ((cloud_event.data or {}).get("message") or {}).get("data") or ""
     text = base64.b64decode(raw).decode("utf-8", "replace") if raw else '{"kind": "resync"}'
-    configs, secret = _setup()
-    outcome = intake.handle_message(text, configs, secret=secret)
+    outcome = entrypoint.run_message(text, default_path=CONFIG)
     what = "resync finished" if outcome.kind == "resync" else f"{outcome.kind} finished"
     _log(what, outcome, started, event_id=cloud_event["id"])
     if outcome.status >= 500:  # Pub/Sub redelivers (retry policy, then the dead-letter topic)
