@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from core.config import SecretManagerConfig
 from core.errors import NamingError
-from core.naming import rules_for
+from core.naming import NameContext, rules_for
 from core.naming.schemes import NameRequest, default_path, scheme_for
 
 T = TypeVar("T")
@@ -32,7 +32,15 @@ def render_name_noting(
     config: SecretManagerConfig, store: str, kind: str, service: str, prefix: str, environment: str, key: str
 ) -> tuple[str, str | None]:
     """(name, the scheme's wanted name when the store refused it and a nearest valid one is
-    used), by the config's naming scheme (``spec.naming``, core/naming/schemes.py)."""
+    used), by the config's naming scheme (``spec.naming``, core/naming/schemes.py), unless
+    the store's options name every entry of the service alike (`entry_template_for`)."""
+    rules = rules_for(store)
+    imposed = rules.entry_template_for(config) if rules.entry_template_for is not None else None
+    if imposed is not None:
+        template, field_name = imposed
+        ctx = NameContext(service=service, environment=environment, key="", kind=kind, prefix=prefix,
+                          suffix=config.secrets.suffix or "")  # fmt: skip
+        return rules.render(template, ctx, field_name=field_name), None
     request = NameRequest(config, store, kind, service, prefix, environment, key)
     return scheme_for(config).name(request)
 

@@ -2,7 +2,10 @@
 
 Each store kind has one module in this package defining `RULES`, the store's own charset,
 length, depth, case sensitivity and value size. The rendering and checking logic lives
-here once, so the stores only state their rules.
+here once, so the stores only state their rules. Where a store option changes names (App
+Configuration's separator, Parameter Manager's document mode), the rules say so with
+`default_template_for` / `entry_template_for`, so a name is decided once, by naming, and
+the name planned is the name written (no store renames entries afterwards).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.errors import NamingError
 
@@ -70,6 +74,13 @@ class NamingRules:
     squeeze: bool = False
     #: How the Secret Manager Controller named this kind's entries (core/naming/controller.py).
     controller_style: str = "secret"
+    #: config -> the template a store option makes the default when the config sets no
+    #: ``nameTemplate`` (the ``functions`` scheme), or None for `default_template`.
+    default_template_for: Callable[[Any], str | None] | None = None
+    #: config -> (template, the field it comes from) that a store option imposes on every
+    #: entry whatever the scheme and ``nameTemplate`` say, rendered without the key (one
+    #: document per service and environment); None when the option is off.
+    entry_template_for: Callable[[Any], tuple[str, str] | None] | None = None
 
     # -- rendering ---------------------------------------------------------------------
     def sanitize(self, value: str) -> str:

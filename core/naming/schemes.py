@@ -83,7 +83,11 @@ def template_name(request: NameRequest) -> tuple[str, str | None]:
         suffix=config.secrets.suffix or "",
         path=default_path(config, request.prefix, request.environment),
     )
-    return rules_for(request.store).render(request.template, ctx, field_name=field_name), None
+    rules = rules_for(request.store)
+    template = request.template
+    if not template and rules.default_template_for is not None:
+        template = rules.default_template_for(config)
+    return rules.render(template, ctx, field_name=field_name), None
 
 
 def controller_name(request: NameRequest) -> tuple[str, str | None]:

@@ -2,7 +2,7 @@
 
 Keys come from `core.naming.azure_app_configuration`: ``{prefix}:{key}`` by default (or
 ``spec.configs.nameTemplate``), with ``provider.azure.appConfig.separator`` between prefix
-and key when no template is set. The **label** is ``provider.azure.appConfig.label``
+and key when no template is set; naming renders them, `prepare` never renames. The **label** is ``provider.azure.appConfig.label``
 (``{environment}`` may be used in it; an empty string means "no label") and defaults to the
 environment, so one key holds one value per environment.
 
@@ -52,6 +52,7 @@ from core.model import (
     StoredEntry,
 )
 from core.naming import NameContext
+from core.naming.azure_app_configuration import key_template
 from core.options import option
 from core.stores._azure import (
     AzureStore,
@@ -170,19 +171,14 @@ class AppConfigurationStore(AzureStore):
             prefix=opts.get("prefix", ""),
             suffix=self.suffix,
         )
-        if self.name_template:
-            return self.rules.render(self.name_template, ctx, field_name="spec.configs.nameTemplate")
-        values = ctx.values()
-        return self.rules.sanitize(values["prefix"]) + self.separator + self.rules.sanitize(values["key"])
+        template = self.name_template or key_template(self.separator)
+        return self.rules.render(template, ctx, field_name="spec.configs.nameTemplate")
 
     def prepare(
         self, entries: list[DesiredEntry], service_entries: dict[str, list[DesiredEntry]]
     ) -> list[DesiredEntry]:
         out: list[DesiredEntry] = []
-        for e in entries:
-            controller = e.options.get("naming") == "controller"
-            if "key" in e.options and not self.name_template and self.separator != ":" and not controller:
-                e.name = self.key_for(e, e.kind)
+        for e in entries:  # named by core.naming (separator included): kept as named
             if not e.content_type and self.content_type:
                 e.content_type = self.content_type
             e.options["label"] = self.label

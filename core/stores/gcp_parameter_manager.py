@@ -49,8 +49,6 @@ from core.model import (
     ListQuery,
     StoredEntry,
 )
-from core.naming.base import NameContext
-from core.naming.gcp_parameter_manager import DOCUMENT_TEMPLATE
 from core.options import option
 from core.stores import _gcp
 from core.stores.base import ConflictError, NotFoundError
@@ -99,8 +97,6 @@ class ParameterManagerStore(_gcp.GcpStore):
         mode: str = ParameterManagerOptions.mode,
         document_format: str = ParameterManagerOptions.format,
         secret_references: bool = ParameterManagerOptions.secret_references,
-        document_name: str | None = None,
-        suffix: str = "",
         secret_location: str | None = None,
         client: Any = None,
     ) -> None:
@@ -120,8 +116,6 @@ class ParameterManagerStore(_gcp.GcpStore):
         self.mode = mode
         self.document_format = document_format
         self.secret_references = secret_references
-        self.document_name = document_name or DOCUMENT_TEMPLATE
-        self.suffix = suffix or ""
         self.secret_location = None if secret_location in (None, "", "global") else secret_location
 
     @classmethod
@@ -134,8 +128,6 @@ class ParameterManagerStore(_gcp.GcpStore):
             mode=pm.mode,
             document_format=pm.format,
             secret_references=pm.secret_references,
-            document_name=pm.document_name,
-            suffix=config.secrets.suffix or "",
             secret_location=gcp.location,
         )
 
@@ -160,6 +152,8 @@ class ParameterManagerStore(_gcp.GcpStore):
     def prepare(
         self, entries: list[DesiredEntry], service_entries: dict[str, list[DesiredEntry]]
     ) -> list[DesiredEntry]:
+        """Document mode: bundle the service's entries into the one parameter they are all
+        named after (core.naming.gcp_parameter_manager names them so; nothing is renamed)."""
         if self.mode != "document":
             for e in entries:
                 e.options["format"] = "UNFORMATTED"
@@ -167,6 +161,10 @@ class ParameterManagerStore(_gcp.GcpStore):
         if not entries:
             return entries
         first = entries[0]
+        names = sorted({e.name for e in entries})
+        if len(names) != 1:
+            raise NamingError(f"one document per service, but its entries are named {', '.join(names)}",
+                              field=str(first.options.get("service")))  # fmt: skip
         doc: dict[str, str] = {}
         origin: dict[str, str] = {}
         for e in entries:
@@ -191,19 +189,10 @@ class ParameterManagerStore(_gcp.GcpStore):
                         f"key {key!r} is both a config ({origin[key]}) and a secret", field=e.source
                     )
                 doc[key], origin[key] = self.secret_reference(e.name), e.source
-        ctx = NameContext(
-            service=str(first.options.get("service") or ""),
-            environment=str(first.options.get("environment") or ""),
-            key="", kind="config",
-            prefix=str(first.options.get("prefix") or ""), suffix=self.suffix,
-        )  # fmt: skip
-        name = self.rules.render(
-            self.document_name, ctx, field_name="spec.provider.gcp.parameterManager.documentName"
-        )
         paths = sorted({e.source.rsplit(":", 1)[0] for e in entries})
         return [
             DesiredEntry(
-                store=self.kind, name=name, value=self._serialize(doc), kind="config",
+                store=self.kind, name=first.name, value=self._serialize(doc), kind="config",
                 source=",".join(paths) + ":*", owner=first.owner, repo=first.repo,
                 commit=first.commit,
                 content_type={"YAML": "application/yaml", "JSON": "application/json"}.get(

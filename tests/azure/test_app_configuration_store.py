@@ -8,6 +8,7 @@ import pytest
 
 from core.errors import NamingError, StoreError
 from core.model import ListQuery, StoredEntry
+from core.naming.assign import render_name
 from core.stores import open_store
 from core.stores.azure_app_configuration import (
     KEY_VAULT_REF_CONTENT_TYPE,
@@ -165,9 +166,14 @@ def test_separator_and_label_options(key_vault: FakeKeyVault, app_config: FakeAp
     st = open_store(AC, azure_config(
         key_vault, app_config, app_config_extra="        separator: /\n        label: shop-{environment}\n"))  # fmt: skip
     assert isinstance(st, AppConfigurationStore)
-    e = cfg("orders:db.url", "v", key="db.url")
+    config = azure_config(key_vault, app_config, app_config_extra="        separator: /\n")
+    # the separator is a naming rule: the name planned is the name written, prepare keeps it
+    name = render_name(config, AC, "config", "orders", "orders", "dev", "db.url")
+    e = cfg(name, "v", key="db.url")
     (out,) = st.prepare([e], {AC: [e]})
     assert out.name == "orders/db.url" and st.label == "shop-dev"
+    config.configs.name_template = "{prefix}.{key}"  # an explicit template wins over the separator
+    assert render_name(config, AC, "config", "orders", "orders", "dev", "db.url") == "orders.db.url"
     out.fingerprint = "fp"
     st.put(out, None)
     assert ("orders/db.url", "shop-dev") in app_config.items()

@@ -7,8 +7,10 @@ import json
 import pytest
 import yaml
 
+from core.config import SecretManagerConfig, parse_config_text
 from core.errors import NamingError, StoreError
 from core.model import DesiredEntry, ListQuery
+from core.naming.assign import render_name
 from core.stores.base import ConflictError
 from core.stores.gcp_parameter_manager import ParameterManagerStore, new_version_id
 from core.stores.gcp_secret_manager import SecretManagerStore
@@ -40,6 +42,34 @@ def cfg(
         commit="d" * 40,
         options={"service": "orders", "environment": "dev", "key": key, "prefix": "orders"},
     )
+
+
+def gcp_config(parameter_manager: str) -> SecretManagerConfig:
+    return parse_config_text(
+        "apiVersion: secret-manager.microscaler.io/v1alpha1\nkind: SecretManagerConfig\nmetadata: {name: shop}\n"
+        f"spec:\n  provider: {{type: gcp, gcp: {{projectId: {PROJECT}, parameterManager: {parameter_manager}}}}}\n"
+        "  secrets: {environment: dev}\n  configs: {enabled: true, store: ParameterManager}\n"
+    )[0]
+
+
+def pm_name(config: SecretManagerConfig, key: str) -> str:
+    """The name naming gives an `orders` (dev) config key in Parameter Manager."""
+    return render_name(config, "gcp-parameter-manager", "config", "orders", "orders", "dev", key)
+
+
+DOCUMENT = gcp_config("{mode: document}")
+
+
+def test_document_mode_names_every_entry_after_the_document() -> None:
+    """The document's id is a naming rule (the name planned is the name written)."""
+    assert {pm_name(DOCUMENT, k) for k in ("db.url", "mode")} == {"orders-dev"}
+    assert pm_name(gcp_config("{mode: perKey}"), "db.url") == "orders-dev-db_url"
+    named = gcp_config("{mode: document, documentName: 'cfg-{prefix}-{environment}'}")
+    named.configs.name_template = "{prefix}/{key}"  # document mode wins over a name template
+    assert pm_name(named, "db.url") == "cfg-orders-dev"
+    suffixed = gcp_config("{mode: document}")
+    suffixed.secrets.suffix = "-v2"
+    assert pm_name(suffixed, "db.url") == "orders-dev-v2"
 
 
 def listing(st, names=()):  # type: ignore[no-untyped-def]
@@ -109,7 +139,10 @@ def test_document_mode_yaml_with_secret_references(gcp_env) -> None:  # type: ig
             path=SECRETS,
         )
     ]
-    configs = [cfg("orders-dev-db_url", "db.url", "jdbc:pg://x"), cfg("orders-dev-mode", "mode", "fast")]
+    configs = [
+        cfg(pm_name(DOCUMENT, "db.url"), "db.url", "jdbc:pg://x"),
+        cfg(pm_name(DOCUMENT, "mode"), "mode", "fast"),
+    ]
     [doc] = pm.prepare(configs, {"gcp-parameter-manager": configs, "gcp-secret-manager": secrets})
     assert doc.name == "orders-dev" and doc.options["document"] is True
     body = yaml.safe_load(doc.value)
@@ -127,12 +160,12 @@ def test_document_mode_yaml_with_secret_references(gcp_env) -> None:  # type: ig
 
 
 def test_document_mode_json_and_format_change_recreates(gcp_env) -> None:  # type: ignore[no-untyped-def]
-    configs = [cfg("x", "a.b", 'quote"d')]
+    configs = [cfg(pm_name(DOCUMENT, "a.b"), "a.b", 'quote"d')]
     pm_yaml = ParameterManagerStore(PROJECT, mode="document", document_format="YAML")
     [doc] = pm_yaml.prepare(configs, {})
     pm_yaml.put(doc, None)
     pm_json = ParameterManagerStore(PROJECT, mode="document", document_format="JSON")
-    [doc2] = pm_json.prepare([cfg("x", "a.b", 'quote"d')], {})
+    [doc2] = pm_json.prepare([cfg(pm_name(DOCUMENT, "a.b"), "a.b", 'quote"d')], {})
     doc2.fingerprint = "other"
     pm_json.put(doc2, listing(pm_json)["orders-dev"])
     now = listing(pm_json)["orders-dev"]
@@ -152,6 +185,8 @@ def test_document_mode_reference_limit_and_key_clash(gcp_env) -> None:  # type: 
         pm.prepare([cfg("c", "mode", "v")], {"gcp-secret-manager": clash})
     with pytest.raises(StoreError):
         ParameterManagerStore(PROJECT, mode="document", document_format="UNFORMATTED", secret_references=True)
+    with pytest.raises(NamingError, match="one document per service"):  # naming names them alike
+        pm.prepare([cfg("orders-dev", "a", "v"), cfg("orders-dev-b", "b", "v")], {})
 
 
 def test_fake_enforces_size_format_and_immutability(per_key: ParameterManagerStore, pm_server) -> None:  # type: ignore[no-untyped-def]
