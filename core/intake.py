@@ -252,7 +252,16 @@ class Queue:
         return out
 
 
-Decision = Reject | Ignore | SyncNow | Queue
+@dataclass(frozen=True)
+class Preview:
+    """Plan the verified pull request in this invocation (nothing is written)."""
+
+    event: Any  # core.pull_requests.PullRequestEvent
+    action = "preview"
+    status = 200
+
+
+Decision = Reject | Ignore | SyncNow | Queue | Preview
 
 
 @dataclass(frozen=True)
@@ -308,12 +317,24 @@ def decide(
     `queue` None means the platform has no queue here: every matched push syncs now."""
     kw: dict[str, Any] = {} if max_body is None else {"max_body": max_body}
     tags = any(getattr(getattr(c, "source", None), "tags", False) for c in configs)
+    from core.pull_requests import PullRequestEvent, configs_for_pull_request, previews_enabled
+
     outcome = verify_and_parse(headers, body, secret=secret or b"", tags=tags,
-                               provider=provider or _provider_of(configs), **kw)  # fmt: skip
+                               provider=provider or _provider_of(configs),
+                               pull_requests=previews_enabled(configs), **kw)  # fmt: skip
     if isinstance(outcome, Rejected):
         return Reject(outcome.status, outcome.reason, outcome.provider)
     if isinstance(outcome, Ignored):
         return Ignore(outcome.status, outcome.reason, outcome.provider, outcome.event, outcome.delivery_id)
+    if isinstance(outcome, PullRequestEvent):
+        # A pull request: a plan-only preview, inline or queued like a push (kind "preview").
+        if not configs_for_pull_request(configs, outcome):
+            return Ignore(202, "no config with previews follows this pull request's target branch",
+                          outcome.provider, "pull_request", outcome.delivery_id)  # fmt: skip
+        if queue is None or not queue.wants_queue(outcome):  # type: ignore[arg-type]
+            return Preview(outcome)
+        job = Job("preview", {"event": outcome.to_message()})
+        return Queue(job, messages.encode(job, key=messages.mac_key(secret) if secret else None), outcome)  # type: ignore[arg-type]
     event: PushEvent = outcome
     if not any(configs_for_push(configs, ev) for ev in [event, *event.more]):
         return Ignore(202, "no config follows this repository and branch", event.provider, "push",
@@ -475,8 +496,30 @@ def _run_resync_job(data: dict[str, Any], configs: Sequence[Any], ctx: RunContex
     return outcome
 
 
+def run_preview_job(event: Any, configs: Sequence[Any], ctx: RunContext) -> Outcome:
+    """Plan one verified pull request (core.pull_requests) and post its preview statuses."""
+    from core.pull_requests import configs_for_pull_request, run_preview
+    from core.results.statuses import post_pending
+
+    matched = configs_for_pull_request(configs, event)
+    allowed = [c for c in matched if not event.fork or (c.pull_requests or {}).get("forks")]
+    if allowed and len(event.head_sha) == 40:  # (Bitbucket sends a short hash: known after the fetch)
+        post_pending(allowed, event.head_sha, event.ref, ctx, preview=True)
+    status, body = run_preview(event, configs, ctx)
+    outcome = Outcome(status, body, "preview", [event], matched, context=ctx)
+    after_sync(outcome, configs)
+    return outcome
+
+
+def _run_preview_job(data: dict[str, Any], configs: Sequence[Any], ctx: RunContext) -> Outcome:
+    from core.pull_requests import PullRequestEvent
+
+    return run_preview_job(PullRequestEvent.from_message(data.get("event")), configs, ctx)
+
+
 register_job_kind("push", _run_push_job)
 register_job_kind("resync", _run_resync_job, signed=False)
+register_job_kind("preview", _run_preview_job)
 
 
 # --- commit statuses and check runs (core/results/statuses; imported only when configured) ----
@@ -546,7 +589,10 @@ def handle_delivery(
                                [event], decision=decision)  # fmt: skip
             ok = True
             return Outcome(202, {**decision.body(), **sent}, "queued", [event], decision=decision)
-        outcome = run_push(event, configs, context or RunContext())
+        if isinstance(decision, Preview):
+            outcome = run_preview_job(event, configs, context or RunContext())
+        else:
+            outcome = run_push(event, configs, context or RunContext())
         outcome.body["mode"] = "inline"
         outcome.decision = decision
         ok = outcome.status < 500

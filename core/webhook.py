@@ -21,6 +21,10 @@ gitlab         ``X-Gitlab-Token``                           the secret itself (c
 generic        ``X-Signature-256`` (or ``X-Hub-Signature-256``)  ``sha256=`` + HMAC hex
 =============  ===========================================  ==================================
 
+Pull/merge request events (``verify_and_parse(..., pull_requests=True)``, which the intake asks
+for when a config wants previews) are verified the same way and reduced to a
+`core.pull_requests.PullRequestEvent`; without it they are ignored as before.
+
 Changed paths: GitHub, GitLab and Gitea list added/removed/modified files per commit; the
 lists are used only when complete. GitHub and GitLab cap ``commits`` at 20 (GitLab and Gitea
 report the real total), so a push with more commits is marked ``truncated``; a forced push,
@@ -37,11 +41,14 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from core.errors import WebhookError
 from core.git_url import ZERO_SHA, normalize_repo_url
+
+if TYPE_CHECKING:
+    from core.pull_requests import PullRequestEvent
 
 PROVIDERS = ("github", "gitlab", "bitbucket", "gitea", "generic")
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
@@ -271,10 +278,12 @@ def verify_and_parse(
     provider: str | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     tags: bool = False,
-) -> WebhookOutcome:
+    pull_requests: bool = False,
+) -> WebhookOutcome | PullRequestEvent:
     """Authenticate one webhook request and reduce it to a rejection, an ignored event or a
     `PushEvent`. `provider` None detects it from the headers; `tags` True turns tag pushes
-    into `PushEvent`s (with `tag` set) instead of ignoring them."""
+    into `PushEvent`s (with `tag` set) instead of ignoring them; `pull_requests` True turns
+    pull/merge request events into `core.pull_requests.PullRequestEvent`s (previews)."""
     h = _Headers(headers)
     if provider is not None and provider not in PROVIDERS:
         raise ValueError(f"unknown webhook provider {provider!r}; expected one of {PROVIDERS}")
@@ -299,6 +308,10 @@ def verify_and_parse(
     except ValueError as exc:
         return Rejected(400, f"malformed payload: {exc}", prov)
     try:
+        if pull_requests:
+            pr = _parse_pull_request(prov, h, payload)
+            if pr is not None:
+                return pr
         return _PARSERS[prov](h, payload, tags)
     except WebhookError as exc:
         return Rejected(exc.status, f"malformed push payload: {exc.message}", prov)
@@ -579,6 +592,31 @@ def _parse_generic(h: _Headers, p: dict[str, Any], tags: bool) -> WebhookOutcome
                    bool(p.get("truncated")), delivery, after == ZERO_SHA, forced,
                    before == ZERO_SHA, tag)  # fmt: skip
     return _finish(ev, tags, f"branch {branch or ref}")
+
+
+def _parse_pull_request(prov: str, h: _Headers, p: dict[str, Any]) -> PullRequestEvent | Ignored | None:
+    """A pull/merge request event (core.pull_requests), or None when the event is another kind."""
+    from core import pull_requests as prs
+
+    if prov == "github" and h.get("X-GitHub-Event") == "pull_request":
+        event, delivery = "pull_request", h.get("X-GitHub-Delivery")
+        out = prs.parse_github_like("github", p, delivery)
+    elif prov == "gitea" and h.get("X-Gitea-Event", "X-Forgejo-Event", "X-Gogs-Event", "X-GitHub-Event") in (
+        "pull_request", "pull_request_sync"):  # fmt: skip
+        event = "pull_request"
+        delivery = h.get("X-Gitea-Delivery", "X-Forgejo-Delivery", "X-Gogs-Delivery", "X-GitHub-Delivery")
+        out = prs.parse_github_like("gitea", p, delivery)
+    elif prov == "gitlab" and h.get("X-Gitlab-Event") == "Merge Request Hook":
+        event, delivery = "Merge Request Hook", h.get("Idempotency-Key", "X-Gitlab-Event-UUID")
+        out = prs.parse_gitlab(p, delivery)
+    elif prov == "bitbucket" and (h.get("X-Event-Key") or "").startswith("pullrequest:"):
+        event, delivery = h.get("X-Event-Key") or "", h.get("X-Request-UUID")
+        out = prs.parse_bitbucket(event, p, delivery)
+    else:
+        return None
+    if isinstance(out, str):
+        return Ignored(202, out, prov, event, delivery)
+    return out
 
 
 _PARSERS = {

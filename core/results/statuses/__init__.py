@@ -148,6 +148,13 @@ def fetch_failed_status(config: str, sha: str, ref: str | None, errors: list[dic
                   "\n".join(lines) + "\n", [], preview)  # fmt: skip
 
 
+def skipped_status(config: str, sha: str, ref: str | None, reason: str) -> Status:
+    """A neutral preview that says why nothing was planned (a fork's pull request)."""
+    summary = (f"### Plan of {config}\n\nNot planned: {reason}. A pull request from a fork is not "
+               "decrypted or planned against the stores unless `spec.pullRequests.forks` is true.\n")  # fmt: skip
+    return Status(config, sha, ref, "neutral", "Not planned: pull request from a fork", summary, [], True)
+
+
 # --- posting ---------------------------------------------------------------------------------
 #: (config, secret name) → value: reads the config's secret store (see `core.intake`).
 SecretReader = Callable[[Any, str], str]
@@ -214,7 +221,7 @@ def post_outcome(outcome: Any, configs: Sequence[Any]) -> None:
     read = reader_for(getattr(outcome, "context", None))
     for res in outcome.body.get("results") or []:
         sha, ref = res.get("after"), res.get("ref")
-        if not sha:
+        if not sha or len(str(sha)) != 40:  # no full commit id to post on (a short hash not fetched)
             continue
         todo: list[Status] = []
         if res.get("report") is not None:
@@ -222,6 +229,10 @@ def post_outcome(outcome: Any, configs: Sequence[Any]) -> None:
             for name in res.get("configs") or []:
                 if name in by_name:
                     todo.append(status_for(report.for_config(name), name, sha, ref, preview=preview))
+        elif res.get("status") == "skipped" and preview:
+            for name in res.get("configs") or []:
+                if name in by_name:
+                    todo.append(skipped_status(name, sha, ref, str(res.get("reason") or "not planned")))
         elif res.get("status") == "error":
             for name in res.get("configs") or _matched(outcome, res, configs):
                 if name in by_name:
