@@ -116,9 +116,8 @@ def bootstrap_key(
 
 
 def fingerprint(key: bytes, store: str, name: str, value: str) -> str:
-    mac = hmac.new(key, digestmod=hashlib.sha256)
-    for part in (store, name):
-        data = part.encode()
-        mac.update(len(data).to_bytes(4, "big") + data)
-    mac.update(value.encode("utf-8"))
-    return mac.hexdigest()[:32]
+    # HMAC-SHA256 of len(store)|store|len(name)|name|value, in one call: `hmac.digest` runs
+    # in C, an order of magnitude faster than hmac.new + update for a sync of 100,000 keys.
+    s, n = store.encode(), name.encode()
+    msg = b"".join((len(s).to_bytes(4, "big"), s, len(n).to_bytes(4, "big"), n, value.encode("utf-8")))
+    return hmac.digest(key, msg, "sha256").hex()[:32]

@@ -14,12 +14,17 @@ import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from core.errors import NamingError
 
 #: Placeholders a name template may use.
 PLACEHOLDERS = ("prefix", "service", "environment", "key", "suffix", "path", "kind")
+#: Bound of the memo of sanitised values (per rules object) and of checked templates.
+_MEMO_SIZE = 65536
+#: Templates whose placeholders were checked (and that rendered) once already.
+_CHECKED_TEMPLATES: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -85,30 +90,59 @@ class NamingRules:
     # -- rendering ---------------------------------------------------------------------
     def sanitize(self, value: str) -> str:
         """Map one substituted value into the store's charset (documented per store)."""
-        out = "".join(self.translate.get(ch, ch) for ch in value)
-        out = re.sub(f"[^{self.allowed}]", self.replacement, out)
-        if self.forbidden:
-            out = re.sub(f"[{re.escape(self.forbidden)}]", self.replacement, out)
-        if self.squeeze and self.replacement:
-            rep = re.escape(self.replacement)
-            out = re.sub(f"{rep}{{2,}}", self.replacement, out)
+        # Memoised (bounded): a run names every key of thousands of services, and all but the
+        # key repeat (service, prefix, environment, kind, suffix); see bench/bench_scale.py.
+        memo = self._sanitize_memo
+        out = memo.get(value)
+        if out is None:
+            table, bad, forbidden, squeeze = self._sanitize_steps
+            out = bad.sub(self.replacement, value.translate(table) if table else value)
+            if forbidden is not None:
+                out = forbidden.sub(self.replacement, out)
+            if squeeze is not None:
+                out = squeeze.sub(self.replacement, out)
+            if len(memo) < _MEMO_SIZE:
+                memo[value] = out
         return out
+
+    @cached_property
+    def _allowed_only(self) -> re.Pattern[str]:
+        return re.compile(f"[{self.allowed}]*")
+
+    @cached_property
+    def _sanitize_memo(self) -> dict[str, str]:
+        return {}
+
+    @cached_property
+    def _sanitize_steps(
+        self,
+    ) -> tuple[dict[int, str], re.Pattern[str], re.Pattern[str] | None, re.Pattern[str] | None]:
+        """`sanitize`'s translation table and patterns, compiled once per rules object."""
+        table = str.maketrans({k: v for k, v in self.translate.items() if len(k) == 1})
+        forbidden = re.compile(f"[{re.escape(self.forbidden)}]") if self.forbidden else None
+        squeeze = None
+        if self.squeeze and self.replacement:
+            squeeze = re.compile(f"{re.escape(self.replacement)}{{2,}}")
+        return table, re.compile(f"[^{self.allowed}]"), forbidden, squeeze
 
     def render(self, template: str | None, ctx: NameContext, *, field_name: str) -> str:
         """Render `template` (or the default) for `ctx`. Unknown placeholders are errors."""
         tmpl = template or self.default_template
         values = {k: self.sanitize(v) if k not in ("path",) else v for k, v in ctx.values().items()}
         try:
-            for _, name, _, _ in string.Formatter().parse(tmpl):
-                if name is not None and name not in PLACEHOLDERS:
-                    raise NamingError(
-                        f"unknown placeholder {{{name}}} in name template; "
-                        f"use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}",
-                        field=field_name,
-                    )
+            if tmpl not in _CHECKED_TEMPLATES:
+                for _, name, _, _ in string.Formatter().parse(tmpl):
+                    if name is not None and name not in PLACEHOLDERS:
+                        raise NamingError(
+                            f"unknown placeholder {{{name}}} in name template; "
+                            f"use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}",
+                            field=field_name,
+                        )
             name = tmpl.format(**values)
         except (ValueError, IndexError) as exc:
             raise NamingError(f"invalid name template: {exc}", field=field_name) from None
+        if len(_CHECKED_TEMPLATES) < _MEMO_SIZE:
+            _CHECKED_TEMPLATES.add(tmpl)
         return self.normalize(name)
 
     def normalize(self, name: str) -> str:
@@ -122,11 +156,10 @@ class NamingRules:
             return "name is empty"
         if len(name) > self.max_length:
             return f"name is {len(name)} characters; {self.store} allows at most {self.max_length}"
-        bad = set(re.sub(f"[{self.allowed}]", "", name))
-        bad |= {c for c in self.forbidden if c in name}
-        bad = sorted(bad)
-        if bad:
-            shown = " ".join(repr(c) for c in bad)
+        if not self._allowed_only.fullmatch(name) or any(c in name for c in self.forbidden):
+            bad = set(re.sub(f"[{self.allowed}]", "", name))
+            bad |= {c for c in self.forbidden if c in name}
+            shown = " ".join(repr(c) for c in sorted(bad))
             return f"name contains {shown}; {self.store} allows only [{self.allowed}]"
         if self.extra_check:
             return self.extra_check(name)
