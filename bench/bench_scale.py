@@ -291,7 +291,7 @@ def main() -> int:
         def per_key(calls: dict[str, int]) -> str:
             total = sum(calls.values())
             detail = ", ".join(f"{op} {c:,}" for op, c in sorted(calls.items()))
-            return f"{total / n:.4f} per key ({total:,} calls: {detail})"
+            return f"{total / n:.5f} per key ({total:,} calls: {detail})"
 
         def med(key: str, phase: str) -> float:
             import statistics
