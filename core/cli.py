@@ -174,11 +174,12 @@ def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
                     {"commit": None, "changes": [], "summary": {}, "errors": [exc.to_dict()]}, indent=2
                 )
             )
-        else:
-            print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     for line in report.grouped_warnings():
         print(f"warning: {line}", file=sys.stderr)
+    for line in report.error_lines():  # stdout may be JSON or a table: errors also go here
+        print(f"error: {line}", file=sys.stderr)
     if output == "json":
         print(json.dumps(report.to_dict(), indent=2))
     elif output == "markdown":
@@ -186,7 +187,7 @@ def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
 
         print(summary_table(report), end="")
     else:
-        print(report.render(show_unchanged=args.show_unchanged, warnings=False))
+        print(report.render(show_unchanged=args.show_unchanged, warnings=False, errors=False))
     if report.outcome != "ok":
         return 1  # failed, or partial: a conflict or a guard left entries Git asks for unapplied
     if not apply and getattr(args, "exit_code", False) and report.has_changes:

@@ -25,6 +25,7 @@ from core.naming import rules_for
 from core.naming.assign import check_entry, clashes, render_name_noting
 from core.report import Report
 from core.route import RoutedItem
+from core.stores.base import AuthError
 
 if TYPE_CHECKING:
     from core.stores.base import Store
@@ -61,6 +62,8 @@ def desired_state(
             by_store = _name_service(config, svc, report, adjusted)
             _prepare(config, by_store, store)
             _check(by_store)
+        except AuthError:
+            raise  # no credentials: the whole config fails, reported once (not per service)
         except SyncError as exc:
             svc.failed = True
             report.add_error(exc, config=config.name, service=svc.files.service)

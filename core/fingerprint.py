@@ -103,6 +103,10 @@ def bootstrap_key(
                 return derive(new_key_text())  # dry run: plan under a throwaway key
             text = store.create_fingerprint_secret(name, new_key_text())
     except StoreError as exc:
+        from core.stores.base import AuthError
+
+        if isinstance(exc, AuthError) and exc.code is None:
+            raise  # no credentials at all: that is the one thing to say (no grant advice)
         raise SyncError(
             f"cannot read or create the fingerprint key secret {name!r} in {store.kind} "
             f"({exc.message}). Grant this identity read (and, for the first run, create) on "

@@ -172,9 +172,21 @@ class Report:
             out.append(f"{len(places):,} files: {what}: {listed}{more}")
         return out
 
-    def render(self, show_unchanged: bool = False, *, warnings: bool = True) -> str:
+    def error_lines(self) -> list[str]:
+        """One line per error: ``path:line (field): message`` (never a value)."""
+        lines = []
+        for e in self.errors:
+            where = e.get("path", "")
+            if e.get("line"):
+                where += f":{e['line']}"
+            if e.get("field"):
+                where += f" ({e['field']})" if where else str(e["field"])
+            lines.append(f"{where + ': ' if where else ''}{e['message']}")
+        return lines
+
+    def render(self, show_unchanged: bool = False, *, warnings: bool = True, errors: bool = True) -> str:
         """Human output like `terraform plan`, grouped by store; never a value. The CLI passes
-        ``warnings=False`` and prints them grouped on stderr instead."""
+        ``warnings=False, errors=False`` and prints both on stderr instead."""
         lines: list[str] = []
         head = "Applied" if self.applied else "Plan"
         lines.append(f"{head} for commit {self.commit or '(working tree)'}")
@@ -193,15 +205,9 @@ class Report:
         if self.warnings and warnings:
             lines.append("")
             lines.extend(f"warning: {w}" for w in self.warnings)
-        if self.errors:
+        if self.errors and errors:
             lines.append("")
-            for e in self.errors:
-                where = e.get("path", "")
-                if e.get("line"):
-                    where += f":{e['line']}"
-                if e.get("field"):
-                    where += f" ({e['field']})"
-                lines.append(f"error: {where + ': ' if where else ''}{e['message']}")
+            lines.extend(f"error: {line}" for line in self.error_lines())
         s = self.summary
         verb = "done" if self.applied else "to do"
         lines.append("")

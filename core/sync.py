@@ -25,6 +25,7 @@ from core.plan import check_drift, plan_store
 from core.report import Change, Report
 from core.route import RoutedItem, is_secret_file, route, secret_store
 from core.source import SourceTree
+from core.stores.base import AuthError
 
 if TYPE_CHECKING:
     from core.stores.base import Store
@@ -149,6 +150,8 @@ def _run_config(
         for svc in services:
             try:
                 svc.items = _collect(config, svc.files, source, report, ring_for, env)
+            except AuthError:
+                raise  # no credentials (e.g. for the age key secret): once per config
             except SyncError as exc:
                 svc.failed = True
                 report.add_error(exc, config=config.name, service=svc.files.service)

@@ -116,6 +116,7 @@ def _make_client(service: str, region: str, endpoint: str | None, role: str | No
     import boto3
     from botocore.config import Config
 
+    _check_web_identity_token()
     session = boto3.session.Session(region_name=region)
     if role:
         _assume_role(session, role, endpoint)
@@ -127,6 +128,20 @@ def _make_client(service: str, region: str, endpoint: str | None, role: str | No
         user_agent_extra="secret-manager-functions",
     )
     return session.client(service, endpoint_url=endpoint, config=cfg)
+
+
+def _check_web_identity_token() -> None:
+    """Refuse, in one line, a web identity (IRSA / EKS Pod Identity style) setup whose token
+    file is missing: botocore would log a traceback on every refresh and then fail each call
+    with a bare FileNotFoundError."""
+    token_file = os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE", "").strip()
+    if token_file and not os.access(token_file, os.R_OK):
+        raise AuthError(
+            f"aws: the web identity token file {token_file} (AWS_WEB_IDENTITY_TOKEN_FILE) is missing "
+            "or unreadable: run where the token is mounted (IRSA), or unset AWS_WEB_IDENTITY_TOKEN_FILE "
+            "and AWS_ROLE_ARN and use other credentials",
+            field="AWS_WEB_IDENTITY_TOKEN_FILE",
+        )
 
 
 def _assume_role(session: Any, role_arn: str, endpoint: str | None) -> None:
