@@ -62,6 +62,7 @@ def desired_state(
             by_store = _name_service(config, svc, report, adjusted)
             _prepare(config, by_store, store)
             _check(by_store)
+            _skip_undisableable(by_store, store, report)
         except AuthError:
             raise  # no credentials: the whole config fails, reported once (not per service)
         except SyncError as exc:
@@ -92,7 +93,8 @@ def _name_service(
     """Name each of one service's routed items, once."""
     f = svc.files
     by_store: ByStore = {}
-    for item in svc.items:
+    items = _controller_merge(svc.items) if config.file_semantics == "controller" else svc.items
+    for item in items:
         rules = rules_for(item.store)
         if item.value == "" and not rules.allow_empty_value:
             report.warnings.append(
@@ -119,10 +121,40 @@ def _name_service(
                     "key": item.key,
                     "prefix": f.prefix,
                     "naming": config.naming,
+                    **({"disabled": True} if item.disabled else {}),
                 },
             )
         )
     return by_store
+
+
+def _controller_merge(items: list[RoutedItem]) -> list[RoutedItem]:
+    """The controller's merge of one service's secrets files: a key in both
+    `application.secrets.env` and `application.secrets.yaml` takes the yaml value
+    (parser/parsers.rs:108-126: env inserted first, yaml overrides), instead of a clash."""
+    yaml_keys = {i.key for i in items if _file_of(i) == "application.secrets.yaml"}
+    return [i for i in items if not (_file_of(i) == "application.secrets.env" and i.key in yaml_keys)]
+
+
+def _file_of(item: RoutedItem) -> str:
+    path = item.source[: -len(item.key) - 1] if item.source.endswith(f":{item.key}") else item.source
+    return path.rsplit("/", 1)[-1]
+
+
+def _skip_undisableable(by_store: ByStore, store: Callable[[str], Store], report: Report) -> None:
+    """A disabled secret in a store that has no way to disable an entry is neither created nor
+    changed nor pruned: plan shows it as `skipped`, and one warning per store says why."""
+    for kind, entries in by_store.items():
+        if getattr(store(kind), "can_disable", False):
+            continue
+        off = [e for e in entries if e.options.get("disabled")]
+        for e in off:
+            e.options["skip_reason"] = f"disabled in Git; {kind} cannot disable an entry, left as it is"
+        if off:
+            report.warnings.append(
+                f"{off[0].source}: {len(off)} commented-out secret(s) not synced: {kind} cannot "
+                "disable an entry (docs/migration.md, File semantics)"
+            )
 
 
 def _prepare(config: SecretManagerConfig, by_store: ByStore, store: Callable[[str], Store]) -> None:

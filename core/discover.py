@@ -9,18 +9,25 @@ Two layouts, as the controller had them:
   directory above ``deployment-configuration``/``profiles``/the environment directory.
 
 Only the known file names are read (`application.secrets.*` and the config files); nothing
-else in the repository is opened.
+else in the repository is opened. With the controller's file semantics
+(`fileSemantics: controller`, docs/migration.md) only the three files the controller read
+(``parser/file_finder.rs:169-178``): `application.secrets.env`, `application.secrets.yaml` and
+`application.properties` (plus `configs.files` when the spec lists them), and a
+`kustomizePath` is built as kustomize would (core/kustomize.py) instead of read directly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.config import SECRET_FILES, SecretManagerConfig
+from core.config import CONTROLLER, SECRET_FILES, SecretManagerConfig
 from core.naming.controller import KUSTOMIZE_DEFAULT_PREFIX
 from core.source import SourceTree
 
 SERVICE_DIR = "deployment-configuration"
+#: The files the controller read (parser/file_finder.rs:169-178).
+CONTROLLER_SECRET_FILES = ("application.secrets.env", "application.secrets.yaml")
+CONTROLLER_CONFIG_FILES = ("application.properties",)
 
 
 @dataclass
@@ -32,6 +39,9 @@ class ServiceFiles:
     environment: str
     directory: str
     files: list[str] = field(default_factory=list)
+    #: Built with core/kustomize.py (controller semantics + kustomizePath); `files` is then
+    #: every path the build reads.
+    kustomize: bool = False
 
     @property
     def owner(self) -> str:
@@ -47,7 +57,15 @@ class ServiceFiles:
 
 
 def wanted_files(config: SecretManagerConfig) -> tuple[str, ...]:
+    if config.file_semantics == CONTROLLER:
+        extra = tuple(config.configs.files) or CONTROLLER_CONFIG_FILES
+        return CONTROLLER_SECRET_FILES + tuple(f for f in extra if f not in CONTROLLER_SECRET_FILES)
     return SECRET_FILES + tuple(f for f in config.config_files if f not in SECRET_FILES)
+
+
+def builds_kustomize(config: SecretManagerConfig) -> bool:
+    """The controller ran `kustomize build` on `kustomizePath` (reconcile/sync.rs:51-64)."""
+    return config.file_semantics == CONTROLLER and config.secrets.kustomize_path is not None
 
 
 def discover(
@@ -73,6 +91,12 @@ def discover(
                     break
     names = wanted_files(config)
     for svc in found:
+        if builds_kustomize(config):
+            from core.kustomize import inputs
+
+            svc.kustomize = True
+            svc.files = sorted(inputs(source, svc.directory))
+            continue
         present = set(source.list_files(svc.directory)) if source.is_dir(svc.directory) else set()
         svc.files = [f"{svc.directory}/{n}" if svc.directory else n for n in names if n in present]
     if changed_paths is not None:
@@ -81,6 +105,8 @@ def discover(
 
 
 def _affected(svc: ServiceFiles, changed: set[str]) -> bool:
+    if svc.kustomize:
+        return any(p in svc.files for p in changed) or any(p.startswith(f"{svc.directory}/") for p in changed)
     prefix = f"{svc.directory}/" if svc.directory else ""
     names = set(wanted_files(svc.config))
     return any(p in svc.files or (p.startswith(prefix) and p[len(prefix) :] in names) for p in changed)

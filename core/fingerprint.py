@@ -119,9 +119,13 @@ def bootstrap_key(
     return derive(text)
 
 
-def fingerprint(key: bytes, store: str, name: str, value: str) -> str:
+def fingerprint(key: bytes, store: str, name: str, value: str, *, disabled: bool = False) -> str:
+    """`disabled` (a commented-out secret, docs/migration.md) is part of what is compared, so
+    commenting a line out or back in is an update even when the value stays the same."""
     # HMAC-SHA256 of len(store)|store|len(name)|name|value, in one call: `hmac.digest` runs
     # in C, an order of magnitude faster than hmac.new + update for a sync of 100,000 keys.
     s, n = store.encode(), name.encode()
     msg = b"".join((len(s).to_bytes(4, "big"), s, len(n).to_bytes(4, "big"), n, value.encode("utf-8")))
+    if disabled:
+        msg += b"\x00disabled"
     return hmac.digest(key, msg, "sha256").hex()[:32]

@@ -117,6 +117,8 @@ def _decide(
     is_ancestor: Callable[[str, str], bool | None] | None,
 ) -> tuple[str, str]:
     """(action, reason) for one desired entry against what the store holds under its name."""
+    if entry.options.get("skip_reason"):
+        return "skipped", entry.options["skip_reason"]  # e.g. a disabled secret (core/desired.py)
     if cur is None:
         return "create", ""
     if not cur.managed:
@@ -182,7 +184,13 @@ def check_drift(store: Store, plan: StorePlan, fp_key: bytes, mode: str) -> None
     ``sync.drift``: ``correct`` turns the change into an update restoring Git's value,
     ``report`` into a ``drift`` change. Values are read, fingerprinted and dropped here.
     """
-    unchanged = [c for c in plan.changes if c.action == "unchanged" and c.name in plan.current]
+    unchanged = [
+        c
+        for c in plan.changes
+        if c.action == "unchanged"
+        and c.name in plan.current
+        and not plan.desired[c.name].options.get("disabled")  # a disabled value cannot be read
+    ]
     if not unchanged:
         return
     values = store.read_values([plan.current[c.name] for c in unchanged])

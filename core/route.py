@@ -35,6 +35,8 @@ class RoutedItem:
     source: str  # "path:key"
     #: The key's line in its file (None when the parser cannot tell): for annotations.
     line: int | None = None
+    #: A commented-out ``#KEY=value`` secret (the controller's file semantics).
+    disabled: bool = False
 
 
 def is_secret_file(path: str) -> bool:
@@ -55,7 +57,10 @@ def route(config: SecretManagerConfig, path: str, items: list[ParsedItem]) -> li
     """Routed items of one parsed file."""
     if is_secret_file(path):
         store = secret_store(config)
-        return [RoutedItem(store, "secret", i.key, i.value, f"{path}:{i.key}", i.line) for i in items]
+        return [
+            RoutedItem(store, "secret", i.key, i.value, f"{path}:{i.key}", i.line, disabled=i.disabled)
+            for i in items
+        ]
     if config.configs.enabled:
         store = config_store(config)
         return [RoutedItem(store, "config", i.key, i.value, f"{path}:{i.key}", i.line) for i in items]

@@ -174,7 +174,9 @@ def _run_config(
                     store(secret_store(config)), env, create=apply
                 )  # the secret store keeps it
             for e in entries:
-                e.fingerprint = fingerprint(fp_key, kind, e.name, e.value)
+                e.fingerprint = fingerprint(
+                    fp_key, kind, e.name, e.value, disabled=bool(e.options.get("disabled"))
+                )
                 e.commit = source.commit
                 e.repo = e.repo or (config.source.url or source.origin)
             query = ListQuery(
@@ -251,6 +253,12 @@ def _collect(
 
     Fails closed: whatever a file holds, the outcome is its items or a SyncError naming it
     (the caller then fails only this service), never an exception that ends the run."""
+    if svc.kustomize:
+        from core.kustomize import routed_items
+
+        return routed_items(
+            config, svc.directory, source, report, lambda p: _decrypted(config, p, source, keyring)
+        )
     items: list[RoutedItem] = []
     for path in svc.files:
         try:
@@ -291,7 +299,7 @@ def _read_file(
                 field=exc.field,
             ) from None
     text, warning = decode_file(path, data)
-    parsed = parse_file(path, text)
+    parsed = parse_file(path, text, controller=config.file_semantics == "controller")
     if not encrypted:
         for item in parsed:  # what the byte test cannot see (escapes) the parsed entries show
             if sops.metadata_marker(item.key, item.value):
@@ -310,3 +318,18 @@ def _read_file(
     if warning:
         report.warnings.append(warning)
     return route(config, path, parsed)
+
+
+def _decrypted(
+    config: SecretManagerConfig, path: str, source: SourceTree, keyring: Callable[[], object]
+) -> bytes:
+    """A file a kustomization names, decrypted when SOPS-encrypted (never read as plaintext)."""
+    from core import sops
+
+    data = source.read(path)
+    if len(data) > MAX_FILE_BYTES:
+        raise ParseError(f"file is {len(data)} bytes; the limit is {MAX_FILE_BYTES}", path=path)
+    fmt = sops.detect_format(path)
+    if sops.looks_encrypted(data, fmt):
+        return sops.decrypt(data, fmt, path=path, keyring=keyring(), strict=True)  # type: ignore[arg-type]
+    return data

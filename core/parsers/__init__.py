@@ -25,15 +25,19 @@ class ParsedItem:
     key: str
     value: str = field(repr=False)
     line: int | None = None
+    #: A commented ``#KEY=value`` line under the controller's file semantics (dotenv.py).
+    disabled: bool = False
 
 
-def parse_file(path: str, text: str) -> list[ParsedItem]:
-    """Parse one discovered file by its name: .env, .properties, .yaml/.yml or .json."""
+def parse_file(path: str, text: str, *, controller: bool = False) -> list[ParsedItem]:
+    """Parse one discovered file by its name: .env, .properties, .yaml/.yml or .json.
+
+    `controller`: the Secret Manager Controller's dotenv rules (core/parsers/dotenv.py)."""
     name = path.rsplit("/", 1)[-1]
     if name.endswith(".env"):
         from core.parsers.dotenv import parse_dotenv
 
-        items = parse_dotenv(text, path)
+        items = parse_dotenv(text, path, controller=controller)
     elif name.endswith(".properties"):
         from core.parsers.properties import parse_properties
 

@@ -4,6 +4,14 @@ Supported: ``KEY=value``, ``export KEY=value``, single quotes (literal), double 
 (escapes ``\\n \\t \\" \\\\``), values spanning lines inside quotes, ``#`` comment lines and
 `` #`` trailing comments on unquoted values, blank lines. No variable interpolation: ``${X}``
 stays as written, because a sync must store exactly what the file says.
+
+With the controller's file semantics (``controller=True``, docs/migration.md) two of the Secret
+Manager Controller's rules apply (``parser/parsers.rs:184-213``): a commented ``#KEY=value`` line
+is a *disabled* secret (its item carries ``disabled=True``; the store disables the entry where
+it can), and a key given twice takes its last line, enabled or not (the controller's map
+insert). A comment is read as a disabled secret only when the text after ``#`` parses as one
+``KEY=value`` binding whose key is a plain name (letters, digits, ``_ . -``); prose such as
+``# see https://x?a=b`` stays a comment (the controller made a secret of anything with ``=``).
 """
 
 from __future__ import annotations
@@ -41,12 +49,17 @@ def _simple(text: str) -> list[ParsedItem] | None:
     return items
 
 
-def parse_dotenv(text: str, path: str) -> list[ParsedItem]:
+_DISABLED_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+def parse_dotenv(text: str, path: str, *, controller: bool = False) -> list[ParsedItem]:
+    if controller:  # comments may be disabled secrets, and repeats are allowed: no fast path
+        return _python_dotenv(text, path, controller=True)
     simple = _simple(text)
     return simple if simple is not None else _python_dotenv(text, path)
 
 
-def _python_dotenv(text: str, path: str) -> list[ParsedItem]:
+def _python_dotenv(text: str, path: str, *, controller: bool = False) -> list[ParsedItem]:
     from dotenv.parser import parse_stream
 
     items: list[ParsedItem] = []
@@ -55,10 +68,36 @@ def _python_dotenv(text: str, path: str) -> list[ParsedItem]:
         if binding.error:
             raise ParseError("cannot parse this line (expected KEY=value)", path=path, line=line)
         if binding.key is None:
+            if controller:
+                disabled = _disabled_secret(binding.original.string, line)
+                if disabled is not None:
+                    items.append(disabled)
             continue  # blank or comment
         if binding.value is None:
             raise ParseError(
                 f"key {binding.key!r} has no '=' and no value", path=path, line=line, field=binding.key
             )
         items.append(ParsedItem(binding.key, binding.value, line))
+    if controller:
+        last = {item.key: item for item in items}  # the controller's HashMap insert: last line wins
+        items = [item for item in items if last[item.key] is item]
     return items
+
+
+def _disabled_secret(original: str, line: int) -> ParsedItem | None:
+    """A ``#KEY=value`` comment as a disabled item, or None for any other comment."""
+    from dotenv.parser import parse_stream
+
+    stripped = original.strip()
+    if not stripped.startswith("#"):
+        return None
+    body = stripped[1:].strip()
+    if "=" not in body:
+        return None
+    bindings = [b for b in parse_stream(io.StringIO(body)) if b.key is not None or b.error]
+    if len(bindings) != 1 or bindings[0].error or bindings[0].value is None:
+        return None
+    key = bindings[0].key or ""
+    if not _DISABLED_KEY.match(key):
+        return None
+    return ParsedItem(key, bindings[0].value, line, disabled=True)

@@ -86,6 +86,9 @@ class KeyVaultOptions:
 
 class KeyVaultStore(AzureStore):
     kind: ClassVar[str] = "azure-key-vault"
+    #: A disabled entry is written as a version with ``enabled: false`` (getting the secret
+    #: without a version then fails); enabling it again writes an enabled version.
+    can_disable: ClassVar[bool] = True
     max_concurrency: ClassVar[int] = 8
     can_read_values: ClassVar[bool] = True
 
@@ -178,7 +181,8 @@ class KeyVaultStore(AzureStore):
             self._ensure_free(name)
         try:
             self._call("set_secret", name, self.client.set_secret, name, entry.value, tags=tags,
-                       content_type=content_type)  # fmt: skip
+                       content_type=content_type,
+                       **({"enabled": False} if entry.options.get("disabled") else {}))  # fmt: skip
         except ConflictError as exc:
             if exc.code == "ObjectIsDeletedButRecoverable":
                 raise ConflictError(

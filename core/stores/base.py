@@ -66,6 +66,9 @@ class Store(ABC):
     max_concurrency: ClassVar[int] = 8
     #: True when `read_values` is implemented (drift detection on resync).
     can_read_values: ClassVar[bool] = False
+    #: True when `put` honours ``entry.options["disabled"]`` (a commented-out secret under
+    #: the controller's file semantics) by disabling the entry; others skip such entries.
+    can_disable: ClassVar[bool] = False
     #: True when the store's SDK client retries throttling and 5xx itself, so apply must not
     #: wrap a second retry loop around it.
     sdk_retries: ClassVar[bool] = False

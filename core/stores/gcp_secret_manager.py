@@ -82,6 +82,9 @@ class SecretManagerStore(_gcp.GcpStore):
     #: AddSecretVersion is limited per project to 600 writes/min: 8 in flight stays below it.
     max_concurrency: ClassVar[int] = 8
     can_read_values: ClassVar[bool] = True
+    #: A disabled entry: its value is written, then every enabled version is disabled
+    #: (`latest` then fails to resolve); enabling it again adds an enabled version.
+    can_disable: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -186,11 +189,15 @@ class SecretManagerStore(_gcp.GcpStore):
                 except StoreError:
                     self._rollback_create(path)  # a secret without its version would carry
                     raise  # the fingerprint of a value it does not hold
+                if entry.options.get("disabled"):
+                    self._disable_versions(entry.name, path)
                 return
         if current.fingerprint is None and self._latest_equals(path, data):
             pass  # adopting an entry that already holds this value: no new version
         else:
             self._add_version(entry.name, path, data)
+        if entry.options.get("disabled"):
+            self._disable_versions(entry.name, path)
         old_labels = (current.handle or {}).get("labels", {})
         self._rpc(
             "update_secret", entry.name,
@@ -240,6 +247,15 @@ class SecretManagerStore(_gcp.GcpStore):
         number = int(m.group(1)) if m else None
         if self.hygiene != "none" and (number is None or number > self.keep_versions):
             self._hygiene(name, path)
+
+    def _disable_versions(self, name: str, path: str) -> None:
+        """Disable every enabled version: a commented-out secret is readable by no version."""
+        from google.cloud.secretmanager_v1 import SecretVersion
+
+        pager = self._rpc("list_secret_versions", name, request={"parent": path, "page_size": 1000})
+        for v in pager:
+            if v.state == SecretVersion.State.ENABLED:
+                self._rpc("disable_secret_version", name, request={"name": v.name})
 
     def _hygiene(self, name: str, path: str) -> None:
         """Disable or destroy versions beyond the newest `keep_versions` enabled ones."""
