@@ -46,7 +46,7 @@ from typing import Any
 
 import yaml
 
-from core.errors import ParseError
+from core.errors import ParseError, SourceError, SyncError
 from core.parsers.limits import LimitError, check_yaml
 from core.source import SourceTree
 
@@ -324,8 +324,10 @@ def _generate(directory: str, path: str, where: str, gen: Any, kind: str, read: 
 def _read(read: Reader, target: str, path: str, where: str) -> bytes:
     try:
         return read(target)
-    except ParseError:
-        raise
+    except SyncError as exc:
+        if not isinstance(exc, SourceError):
+            raise  # e.g. a SOPS file that does not decrypt: its own error says where
+        raise KustomizeError(f"{target} does not exist", path=path, field=where) from None
     except Exception:  # noqa: BLE001 - a missing file is the user's error, named
         raise KustomizeError(f"{target} does not exist", path=path, field=where) from None
 

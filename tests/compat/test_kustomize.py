@@ -374,3 +374,19 @@ def test_our_file_semantics_still_read_the_kustomize_directory_directly(
     assert report.errors == [] and [c.source for c in report.changes] == [
         "apps/orders/overlays/dev/application.secrets.env:A"
     ]
+
+
+def test_a_sops_file_that_does_not_decrypt_keeps_its_own_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generator input that looks SOPS-encrypted is decrypted or fails with the decrypt
+    error naming it; it is never reported as missing, nor read as plaintext."""
+    monkeypatch.setenv("SMF_FINGERPRINT_KEY", "k")
+    source = _write(tmp_path / "repo", {
+        "apps/orders/overlays/dev/kustomization.yaml": "secretGenerator:\n- name: s\n  envs: [s.env]\n",
+        "apps/orders/overlays/dev/s.env": "DB_PASSWORD=ENC[AES256_GCM,data:abc=,iv:abc=,tag:abc=,type:str]\n",
+    })  # fmt: skip
+    report = run([_local(tmp_path)], source, apply=False)
+    [err] = report.errors
+    assert err["kind"] == "decrypt" and err["path"] == "apps/orders/overlays/dev/s.env"
+    assert report.changes == []
