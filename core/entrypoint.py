@@ -65,8 +65,10 @@ def run_message(
     *,
     default_path: Path | str,
     read_secret: Callable[[str], str] | None = None,
+    context: intake.RunContext | None = None,
 ) -> intake.Outcome:
     """A queued message (already verified at the webhook) or ``{"kind": "resync"}``. A
-    configuration problem raises: the platform retries the message, then dead-letters it."""
+    configuration problem raises: the platform retries the message, then dead-letters it.
+    `context` carries the platform's `enqueue`, so a large run can fan out (core/fanout.py)."""
     configs, secret = environment(default_path, read_secret=read_secret)
-    return intake.handle_message(message, configs, secret=secret)
+    return intake.handle_message(message, configs, secret=secret, context=context)

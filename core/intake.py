@@ -38,7 +38,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from core import messages
@@ -378,6 +378,15 @@ class RunContext:
     token_resolver: TokenResolver | None = None
     cache_dir: str | None = None
     apply: bool = True
+    #: Fan-out (core.fanout): the platform queue's send, the run state, the MAC key of work
+    #: items (from the webhook secret, set by `handle_message`), the policy (None: from the
+    #: environment), how a worker gets a commit's tree (None: fetch it) and its clock.
+    enqueue: Send | None = None
+    runstate: Any = None
+    mac_key: bytes | None = None
+    fanout: Any = None
+    source_resolver: Callable[[Any, str], Any] | None = None
+    clock: Callable[[], float] | None = None
 
     def tokens(self) -> TokenResolver:
         return self.token_resolver or default_token_resolver(self.store_factory)
@@ -475,11 +484,31 @@ def run_push(event: PushEvent, configs: Sequence[Any], ctx: RunContext) -> Outco
     """Fetch and sync one verified push (every ref it updated)."""
     before_sync(event, configs, ctx)
     status, body = _handle_push(event, configs, store_factory=ctx.store_factory,
-                                token_resolver=ctx.tokens(), cache_dir=ctx.cache(), apply=ctx.apply)  # fmt: skip
+                                token_resolver=ctx.tokens(), cache_dir=ctx.cache(), apply=ctx.apply,
+                                fan_out=_fan_out(ctx, "push"))  # fmt: skip
     matched = [c for ev in [event, *event.more] for c in configs_for_push(configs, ev)]
     outcome = Outcome(status, body, "push", [event, *event.more], matched, context=ctx)
-    after_sync(outcome, configs)
+    if not _all_fanned_out(body):  # a fanned-out run reports once, when its last item finishes
+        after_sync(outcome, configs)
     return outcome
+
+
+def _fan_out(ctx: RunContext, kind: str) -> Callable[..., dict[str, Any] | None] | None:
+    """The fan-out decision for a job (core.fanout.dispatch), or None without a queue."""
+    if ctx.enqueue is None or ctx.mac_key is None:
+        return None
+
+    def decide_fan_out(configs: Sequence[Any], source: Any, changed: set[str] | None, **kw: Any) -> Any:
+        from core import fanout
+
+        return fanout.dispatch(configs, source, changed, ctx, kind=kind, **kw)
+
+    return decide_fan_out
+
+
+def _all_fanned_out(body: Mapping[str, Any]) -> bool:
+    results = body.get("results") or []
+    return bool(results) and all(r.get("status") == "fanned-out" for r in results)
 
 
 def _run_push_job(data: dict[str, Any], configs: Sequence[Any], ctx: RunContext) -> Outcome:
@@ -490,9 +519,11 @@ def _run_resync_job(data: dict[str, Any], configs: Sequence[Any], ctx: RunContex
     names = data.get("configs")
     chosen = [c for c in configs if not isinstance(names, list) or c.name in names]
     status, body = resync(chosen, store_factory=ctx.store_factory, token_resolver=ctx.token_resolver,
-                          cache_dir=ctx.cache_dir, apply=ctx.apply, drift=data.get("drift", True) is not False)  # fmt: skip
+                          cache_dir=ctx.cache_dir, apply=ctx.apply, drift=data.get("drift", True) is not False,
+                          fan_out=_fan_out(ctx, "resync"))  # fmt: skip
     outcome = Outcome(status, body, "resync", configs=chosen)
-    after_sync(outcome, configs)
+    if not _all_fanned_out(body):
+        after_sync(outcome, configs)
     return outcome
 
 
@@ -517,9 +548,16 @@ def _run_preview_job(data: dict[str, Any], configs: Sequence[Any], ctx: RunConte
     return run_preview_job(PullRequestEvent.from_message(data.get("event")), configs, ctx)
 
 
+def _run_work_job(data: dict[str, Any], configs: Sequence[Any], ctx: RunContext) -> Outcome:
+    from core import fanout
+
+    return fanout.run_item(data, configs, ctx)
+
+
 register_job_kind("push", _run_push_job)
 register_job_kind("resync", _run_resync_job, signed=False)
 register_job_kind("preview", _run_preview_job)
+register_job_kind("work", _run_work_job)
 
 
 # --- commit statuses and check runs (core/results/statuses; imported only when configured) ----
@@ -625,8 +663,11 @@ def handle_message(
         if not secret:
             return Outcome(500, {"status": "error", "reason": "webhook secret is not configured"}, "rejected")
         return Outcome(400, {"status": "rejected", "reason": f"{job.kind} message without a MAC"}, "rejected")
+    ctx = context or RunContext()
+    if secret and ctx.mac_key is None:  # work items this job queues are signed like a push
+        ctx = replace(ctx, mac_key=messages.mac_key(secret))
     try:
-        return kind.run(job.data, configs, context or RunContext())
+        return kind.run(job.data, configs, ctx)
     except WebhookError as exc:  # a signed message of a bad shape (an older or newer writer)
         return Outcome(400, {"status": "rejected", "reason": exc.message}, "rejected")
 
@@ -708,6 +749,7 @@ def _handle_push(
     token_resolver: TokenResolver,
     cache_dir: str | None,
     apply: bool,
+    fan_out: Callable[..., dict[str, Any] | None] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     from core.sync import run
 
@@ -747,8 +789,16 @@ def _handle_push(
             continue
         try:
             changed = changed_paths_for(ev, source)
+            fanned = fan_out(list(matched), source, changed, event=ev) if fan_out else None
+            if fanned is not None:
+                results.append({**base, **fanned})
+                continue
             report = run(list(matched), source, apply=apply, changed_paths=changed,
                          store_factory=store_factory)  # fmt: skip
+        except SyncError as exc:  # the fan-out's planning (a store listing, the run state)
+            results.append({**base, "status": "error", "errors": [exc.to_dict()]})
+            worst = max(worst, 503)
+            continue
         finally:
             source.close()
         data = report.to_dict()
@@ -792,6 +842,7 @@ def resync(
     cache_dir: str | None = None,
     apply: bool = True,
     drift: bool = True,
+    fan_out: Callable[..., dict[str, Any] | None] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Fetch the tip of each configured (repository, branch) and reconcile everything,
     reading store values to find drift (reported or corrected per ``spec.sync.drift``)."""
@@ -824,8 +875,16 @@ def resync(
             status = 502
             continue
         try:
+            fanned = fan_out(list(group), source, None, drift=drift) if fan_out else None
+            if fanned is not None:
+                results.append({"configs": [c.name for c in group], "branch": branch, **fanned})
+                continue
             report = run(list(group), source, apply=apply, changed_paths=None, drift=drift,
                          store_factory=store_factory)  # fmt: skip
+        except SyncError as exc:  # the fan-out's planning (a store listing, the run state)
+            results.append({"configs": [c.name for c in group], "status": "error", "errors": [exc.to_dict()]})
+            status = 503
+            continue
         finally:
             source.close()
         data = report.to_dict()

@@ -110,7 +110,9 @@ def webhook(event: dict[str, Any]) -> dict[str, Any]:
 
 def run_message(message: Any) -> intake.Outcome:
     """A queued message (SQS record body, async invocation) or the schedule's resync."""
-    outcome = entrypoint.run_message(message, default_path=CONFIG, read_secret=_aws.secret_string)
+    # enqueue: a large run fans out as work items on the same queue (core/fanout.py)
+    outcome = entrypoint.run_message(message, default_path=CONFIG, read_secret=_aws.secret_string,
+                                     context=intake.RunContext(enqueue=send))  # fmt: skip
     metrics.add_metric(name="SyncJobs", unit=MetricUnit.Count, value=1)
     _log("sync finished", outcome)
     return outcome

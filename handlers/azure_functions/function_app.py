@@ -75,10 +75,15 @@ def webhook(req: func.HttpRequest, jobs: func.Out[str]) -> func.HttpResponse:
 
 @app.function_name("sync_worker")
 @app.queue_trigger(arg_name="msg", queue_name=QUEUE_NAME, connection=QUEUE_CONNECTION)
-def sync_worker(msg: func.QueueMessage) -> None:
-    from core import entrypoint
+@app.queue_output(arg_name="items", queue_name=QUEUE_NAME, connection=QUEUE_CONNECTION)
+def sync_worker(msg: func.QueueMessage, items: func.Out[list[str]] | None = None) -> None:
+    from core import entrypoint, intake
 
-    outcome = entrypoint.run_message(msg.get_body(), default_path=CONFIG)
+    queued: list[str] = []  # a large run's work items (core/fanout.py), written when we return
+    send = (lambda m: queued.append(m) or {"queue": QUEUE_NAME}) if items is not None else None
+    outcome = entrypoint.run_message(msg.get_body(), default_path=CONFIG, context=intake.RunContext(enqueue=send))
+    if queued and items is not None:
+        items.set(queued)
     _log("sync_worker", outcome)
     if outcome.status >= 500:
         # The Functions host retries the message (maxDequeueCount in host.json, then poison).

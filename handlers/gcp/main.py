@@ -143,7 +143,9 @@ def resync(cloud_event: Any) -> None:
     started = time.monotonic()
     raw = ((cloud_event.data or {}).get("message") or {}).get("data") or ""
     text = base64.b64decode(raw).decode("utf-8", "replace") if raw else '{"kind": "resync"}'
-    outcome = entrypoint.run_message(text, default_path=CONFIG)
+    topic = os.environ.get(HANDOFF_ENV)  # a large run fans out as work items on it (core/fanout.py)
+    ctx = intake.RunContext(enqueue=(lambda m: {"message_id": publish(topic, m)}) if topic else None)
+    outcome = entrypoint.run_message(text, default_path=CONFIG, context=ctx)
     what = "resync finished" if outcome.kind == "resync" else f"{outcome.kind} finished"
     _log(what, outcome, started, event_id=cloud_event["id"])
     if outcome.status >= 500:  # Pub/Sub redelivers (retry policy, then the dead-letter topic)

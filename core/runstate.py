@@ -1,0 +1,280 @@
+"""Run state for fanned-out runs: which work items are still outstanding, and what the
+finished ones came to, so that exactly one worker learns it finished a run's last item.
+
+Why a table at all: the queue knows its messages, not the run they belong to. Without a
+shared record nobody can tell when a run of 100 items is over, so nobody could report one
+outcome for it. The record lives in the platform's own serverless table (DynamoDB on demand,
+Firestore, Table Storage, created by the deploy files), never a database the user runs.
+
+One record per run, updated optimistically (read, change, write if the version is unchanged;
+on a lost race read again). Every backend only needs `_read` and `_write`; the rules live
+here once, so the clouds cannot disagree:
+
+* `start` registers the run's item ids (a redelivered dispatcher finds the record and is told
+  which items are still pending, so it re-sends those and nothing twice is counted).
+* `pending` tells a worker whether its item still counts (a redelivered, finished item is
+  skipped without work).
+* `handoff` swaps a worker's registered remainder: the new child becomes pending *before*
+  the parent finishes, so the run cannot look finished in between. A parent that is
+  redelivered and hands off a different remainder replaces (cancels) its earlier child; a
+  cancelled child that still runs is not pending, so its finish counts nothing.
+* `finish` removes the item from pending and merges its result. The write that empties
+  pending also sets ``finished``, so exactly one caller gets the final record back.
+
+Backends: `MemoryRunState` (tests, ``serve``), `SQLiteRunState` (local runs that span
+processes), `DynamoRunState` (AWS). GCP and Azure: see docs/gcp.md and docs/azure.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from core.errors import SyncError
+
+#: Records outlive their run by this long (DynamoDB TTL attribute), for reporting.
+KEEP_SECONDS = 7 * 24 * 3600
+#: Optimistic retries before a write is given up (each one follows a lost race).
+MAX_RACES = 60
+#: Error messages kept per run (the count is exact; the texts are a sample).
+MAX_ERRORS = 20
+_BAD = {"ok": 0, "partial": 1, "failed": 2}
+
+
+class RunStateError(SyncError):
+    """The run state could not be read or written (the item is retried by the queue)."""
+
+
+def _merge(doc: dict[str, Any], result: Mapping[str, Any]) -> None:
+    summary = doc.setdefault("summary", {})
+    for action, n in (result.get("summary") or {}).items():
+        summary[action] = summary.get(action, 0) + int(n)
+    errors = doc.setdefault("errors", [])
+    for err in result.get("errors") or []:
+        if len(errors) < MAX_ERRORS:
+            errors.append(err)
+    doc["error_count"] = int(doc.get("error_count", 0)) + int(
+        result.get("error_count", len(result.get("errors") or []))
+    )
+    doc["services"] = int(doc.get("services", 0)) + int(result.get("services", 0))
+    outcome = str(result.get("outcome") or "ok")
+    if _BAD.get(outcome, 2) > _BAD.get(str(doc.get("outcome") or "ok"), 0):
+        doc["outcome"] = outcome
+
+
+class RunState:
+    """The rules of a run record over one backend's conditional read and write."""
+
+    def _read(self, run_id: str) -> tuple[dict[str, Any] | None, Any]:
+        """(record, version) — (None, None) when there is none."""
+        raise NotImplementedError
+
+    def _write(self, run_id: str, doc: dict[str, Any], version: Any) -> bool:
+        """Write `doc` if the stored version is still `version` (None: only if absent).
+        False when another writer won the race."""
+        raise NotImplementedError
+
+    def _update(
+        self, run_id: str, change: Callable[[dict[str, Any] | None], tuple[dict[str, Any] | None, Any]]
+    ) -> Any:
+        """Apply `change(record) -> (new record or None for no write, answer)` atomically."""
+        for attempt in range(MAX_RACES):
+            doc, version = self._read(run_id)
+            copy = json.loads(json.dumps(doc)) if doc is not None else None
+            new, answer = change(copy)
+            if new is None or self._write(run_id, new, version):
+                return answer
+            time.sleep(min(0.5, 0.005 * 2 ** min(attempt, 7)) * random.random())  # noqa: S311 - jitter
+        raise RunStateError(f"run {run_id}: too many concurrent updates", field="run state")
+
+    # --- the rules ---------------------------------------------------------------------
+    def start(self, run_id: str, items: list[str], meta: Mapping[str, Any]) -> list[str]:
+        """Register a run and its items; returns the items to send (all of them for a new
+        run; for a redelivered dispatcher, those still pending)."""
+
+        def change(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[str]]:
+            if doc is not None:
+                return None, [i for i in items if i in doc.get("pending", [])]
+            now = int(time.time())
+            new = {"run": run_id, "pending": list(items), "children": {}, "items": len(items), "done": 0,
+                   "summary": {}, "errors": [], "error_count": 0, "services": 0, "outcome": "ok",
+                   "finished": False, "created": now, "expires": now + KEEP_SECONDS}  # fmt: skip
+            new.update(meta)  # what the run is (kind, commit, configs, event) and planning errors
+            return new, list(items)
+
+        return self._update(run_id, change)
+
+    def pending(self, run_id: str, item: str) -> bool:
+        doc, _ = self._read(run_id)
+        return doc is not None and item in doc.get("pending", [])
+
+    def handoff(self, run_id: str, parent: str, child: str) -> bool:
+        """Make `child` (the remainder of `parent`) pending; False when `parent` no longer
+        counts (then the remainder must not be sent)."""
+
+        def change(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, bool]:
+            if doc is None or parent not in doc["pending"]:
+                return None, False
+            old = doc["children"].get(parent)
+            if old == child and child in doc["pending"]:
+                return None, True  # a redelivered parent handing off the same remainder
+            if old is not None and old in doc["pending"]:
+                doc["pending"].remove(old)
+                doc["items"] -= 1
+            doc["pending"].append(child)
+            doc["children"][parent] = child
+            doc["items"] += 1
+            return doc, True
+
+        return self._update(run_id, change)
+
+    def finish(self, run_id: str, item: str, result: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Count `item` as done with `result`; returns the final record to the one caller
+        whose finish ended the run, else None (also for an item that no longer counts)."""
+
+        def change(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+            if doc is None or item not in doc["pending"]:
+                return None, None
+            doc["pending"].remove(item)
+            doc["done"] += 1
+            _merge(doc, result)
+            last = not doc["pending"] and not doc["finished"]
+            if last:
+                doc["finished"] = True
+                doc["finished_at"] = int(time.time())
+            return doc, (doc if last else None)
+
+        return self._update(run_id, change)
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        return self._read(run_id)[0]
+
+
+class MemoryRunState(RunState):
+    """In one process (tests, ``python -m core serve``)."""
+
+    def __init__(self) -> None:
+        self._docs: dict[str, tuple[str, int]] = {}
+        self._lock = threading.Lock()
+        #: Conditional writes that lost a race (what the bench reports as contention).
+        self.races = 0
+
+    def _read(self, run_id: str) -> tuple[dict[str, Any] | None, Any]:
+        with self._lock:
+            got = self._docs.get(run_id)
+        return (json.loads(got[0]), got[1]) if got else (None, None)
+
+    def _write(self, run_id: str, doc: dict[str, Any], version: Any) -> bool:
+        with self._lock:
+            current = self._docs.get(run_id)
+            if (current[1] if current else None) != version:
+                self.races += 1
+                return False
+            self._docs[run_id] = (json.dumps(doc), (version or 0) + 1)
+            return True
+
+
+class SQLiteRunState(RunState):
+    """A file shared by local processes (one row per run; the version column is the condition)."""
+
+    def __init__(self, path: str) -> None:
+        import sqlite3
+
+        self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+        self._db.execute("CREATE TABLE IF NOT EXISTS runs (run TEXT PRIMARY KEY, doc TEXT, ver INTEGER)")
+        self._lock = threading.Lock()
+
+    def _read(self, run_id: str) -> tuple[dict[str, Any] | None, Any]:
+        with self._lock:
+            row = self._db.execute("SELECT doc, ver FROM runs WHERE run = ?", (run_id,)).fetchone()
+        return (json.loads(row[0]), row[1]) if row else (None, None)
+
+    def _write(self, run_id: str, doc: dict[str, Any], version: Any) -> bool:
+        text = json.dumps(doc)
+        with self._lock:
+            if version is None:
+                cur = self._db.execute("INSERT OR IGNORE INTO runs VALUES (?, ?, 1)", (run_id, text))
+            else:
+                cur = self._db.execute("UPDATE runs SET doc = ?, ver = ver + 1 WHERE run = ? AND ver = ?",
+                                       (text, run_id, version))  # fmt: skip
+        return cur.rowcount == 1
+
+
+class DynamoRunState(RunState):
+    """One DynamoDB item per run: ``run`` (partition key), ``doc`` (JSON), ``ver`` (the
+    condition), ``expires`` (TTL). Reads are strongly consistent: a worker deciding whether
+    its item still counts must not read a stale record."""
+
+    def __init__(self, table: str, client: Any = None) -> None:
+        self.table = table
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from core.stores import _aws
+
+            self._client = _aws.client("dynamodb", {})
+        return self._client
+
+    def _call(self, op: str, **kw: Any) -> Any:
+        try:
+            return getattr(self.client, op)(TableName=self.table, **kw)
+        except Exception as exc:  # noqa: BLE001 - botocore's errors, named by code, never the record
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code == "ConditionalCheckFailedException":
+                return None
+            raise RunStateError(f"DynamoDB {op} on the run table failed ({code or type(exc).__name__})",
+                                field="SMF_RUNSTATE_TABLE") from None  # fmt: skip
+
+    def _read(self, run_id: str) -> tuple[dict[str, Any] | None, Any]:
+        resp = self._call("get_item", Key={"run": {"S": run_id}}, ConsistentRead=True)
+        item = (resp or {}).get("Item")
+        if not item:
+            return None, None
+        return json.loads(item["doc"]["S"]), int(item["ver"]["N"])
+
+    def _write(self, run_id: str, doc: dict[str, Any], version: Any) -> bool:
+        item = {"run": {"S": run_id}, "doc": {"S": json.dumps(doc, separators=(",", ":"))},
+                "ver": {"N": str((version or 0) + 1)}, "expires": {"N": str(int(doc.get("expires") or 0))}}  # fmt: skip
+        if version is None:
+            cond: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(#r)",
+                                    "ExpressionAttributeNames": {"#r": "run"}}  # fmt: skip
+        else:
+            cond = {
+                "ConditionExpression": "ver = :v",
+                "ExpressionAttributeValues": {":v": {"N": str(version)}},
+            }
+        return self._call("put_item", Item=item, **cond) is not None
+
+
+def from_env(env: Mapping[str, str] | None = None) -> RunState | None:
+    """The deployment's run state: ``SMF_RUNSTATE_TABLE`` names the table, ``SMF_RUNSTATE``
+    its kind (``dynamodb`` when on Lambda, else ``sqlite`` for a path, ``memory``). None
+    when nothing is configured: then runs are never fanned out."""
+    env = os.environ if env is None else env
+    kind = (env.get("SMF_RUNSTATE") or "").strip().lower()
+    table = env.get("SMF_RUNSTATE_TABLE") or ""
+    if not kind:
+        if not table:
+            return None
+        kind = "dynamodb" if env.get("AWS_LAMBDA_FUNCTION_NAME") or not table.endswith(".db") else "sqlite"
+    if kind == "memory":
+        return _PROCESS_STATE
+    if kind == "sqlite":
+        return SQLiteRunState(table or "smf-runs.db")
+    if kind == "dynamodb":
+        if not table:
+            raise RunStateError("SMF_RUNSTATE=dynamodb needs SMF_RUNSTATE_TABLE", field="SMF_RUNSTATE_TABLE")
+        return DynamoRunState(table)
+    raise RunStateError(
+        f"SMF_RUNSTATE must be dynamodb, sqlite or memory, not {kind!r}", field="SMF_RUNSTATE"
+    )
+
+
+_PROCESS_STATE = MemoryRunState()
