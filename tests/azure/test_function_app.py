@@ -360,7 +360,7 @@ def test_function_app_declares_its_triggers() -> None:
     assert set(functions) == {"webhook", "sync_worker", "resync"}
     bindings = {name: {b.type for b in f.get_bindings()} for name, f in functions.items()}
     assert bindings["webhook"] == {"httpTrigger", "http", "queue"}
-    assert bindings["sync_worker"] == {"queueTrigger"}
+    assert bindings["sync_worker"] == {"queueTrigger", "queue"}  # queue: a fanned-out run's work items
     assert bindings["resync"] == {"timerTrigger"}
     host = json.loads((APP_DIR / "host.json").read_text())
     assert host["version"] == "2.0" and "extensionBundle" in host
