@@ -27,7 +27,6 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _measure import cpu_model  # noqa: E402
-
-
-class Calls:
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-        self.lock = threading.Lock()
-
-    def attach(self, client: Any) -> None:
-        client.meta.events.register("before-call", self.on_call, unique_id=f"fanout-bench-{id(self)}")
-
-    def on_call(self, model: Any = None, **_: Any) -> None:
-        with self.lock:
-            self.calls[model.name] += 1
+from bench_aws import Calls  # noqa: E402 - the same per-operation call counter
 
 
 def write_repo(root: Path, services: int, keys: int) -> None:

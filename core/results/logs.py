@@ -67,7 +67,8 @@ def run_outcome(outcome: Any) -> str:
     return worst
 
 
-def _where(e: Mapping[str, Any]) -> str:
+def where(e: Mapping[str, Any]) -> str:
+    """``path:line (field)`` of an error, as the CLI prints it (notifications use it too)."""
     out = str(e.get("path") or "")
     if e.get("line"):
         out += f":{e['line']}"
@@ -110,14 +111,14 @@ def records(outcome: Any, message: str, *, per_store: bool = False, **extra: Any
         commit = report.get("commit") or res.get("after") or base["commit"]
         ctx = {"ref": res.get("ref") or base["ref"], "commit": commit}
         for e in [*(report.get("errors") or []), *(res.get("errors") or [])]:
-            where = _where(e)
+            where_ = where(e)
             text = str(e.get("message", ""))[:500]
             fields = {"smf": "error", "config": e.get("config") or ", ".join(names), **ctx}
             for k in ("service", "store", "kind", "path", "line", "field"):
                 if e.get(k) is not None:
                     fields[k] = e[k]
             fields["error"] = text
-            errors.append(Record(logging.ERROR, f"sync error: {where + ': ' if where else ''}{text}", fields))
+            errors.append(Record(logging.ERROR, f"sync error: {where_ + ': ' if where_ else ''}{text}", fields))
         for c in report.get("changes") or []:
             if c.get("action") != "drift":
                 continue

@@ -41,6 +41,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.results.logs import where
+
 log = logging.getLogger("smf.notify")
 
 SIGNATURE_HEADER = "X-SMF-Signature"
@@ -153,16 +155,6 @@ def _error(e: dict[str, Any]) -> dict[str, Any]:
 
 def _entry(c: dict[str, Any]) -> dict[str, Any]:
     return {k: c[k] for k in ("action", "store", "name", "source", "line") if c.get(k) is not None}
-
-
-def where(e: dict[str, Any]) -> str:
-    """``path:line (field)`` of an error, as the CLI prints it."""
-    out = str(e.get("path") or "")
-    if e.get("line"):
-        out += f":{e['line']}"
-    if e.get("field"):
-        out = f"{out} ({e['field']})" if out else str(e["field"])
-    return out
 
 
 # --- the three formats ----------------------------------------------------------------
