@@ -105,6 +105,13 @@ def one_run(
     stats = platform.drain(traced, workers=workers)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     tracemalloc.stop()
+    # converged exactly: every secret and parameter holds Git's value, nothing else is there
+    from tests.aws.conftest import all_parameters, all_secrets
+    from tests.fanout.conftest import expected
+
+    want_secrets, want_params = expected(services, keys)
+    sm, ssm = _aws.client("secretsmanager", {}), _aws.client("ssm", {})
+    converged = all_secrets(sm) == want_secrets and all_parameters(ssm) == want_params
     bodies = [o.body for o in stats.outcomes]
     last = [b for b in bodies if b.get("last")]
     total = services * keys
@@ -117,6 +124,7 @@ def one_run(
         "killed": stats.killed, "items": (dispatch_ctx["result"] or {}).get("items"),
         "handoffs": sum(1 for b in bodies if b.get("handoff")),
         "run_outcomes": len(last), "run": (last[0]["run_outcome"]["results"][0]["report"]["summary"] if last else None),
+        "converged": converged, "budget_s": policy.item_seconds,
         "max_item_s": round(max((b.get("elapsed") or 0) for b in bodies), 2),
         "peak_alloc_per_item_mib": {"max": round(max(peaks) / 2**20, 1), "median": round(statistics.median(peaks) / 2**20, 1)},
         "dead_letters": platform.dead_letters(),

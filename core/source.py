@@ -47,6 +47,11 @@ class SourceTree(ABC):
         """Whether commit `older` is an ancestor of (or equal to) `newer`; None if unknown."""
         return None
 
+    def close(self) -> None:
+        """Release what the source holds (a Git connection, a cache lock); a directory holds
+        nothing. Callers close every source they opened, whatever its kind."""
+        return None
+
 
 def _parent(path: str) -> str:
     return path.rsplit("/", 1)[0] if "/" in path else ""
