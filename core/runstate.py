@@ -22,7 +22,7 @@ here once, so the clouds cannot disagree:
   pending also sets ``finished``, so exactly one caller gets the final record back.
 
 Backends: `MemoryRunState` (tests, ``serve``), `SQLiteRunState` (local runs that span
-processes), `DynamoRunState` (AWS). GCP and Azure: see docs/gcp.md and docs/azure.md.
+processes), `DynamoRunState` (AWS), `FirestoreRunState` (GCP). Azure: see docs/azure.md.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -253,17 +254,173 @@ class DynamoRunState(RunState):
         return self._call("put_item", Item=item, **cond) is not None
 
 
+#: Firestore document and collection ids we accept: the documented rules (no ``/``, not
+#: ``.`` or ``..``, not ``__.*__``, at most 1,500 bytes) narrowed to what needs no escaping
+#: in a URL path. Run ids are hex (core.fanout.run_id_for), so nothing real is refused.
+_FS_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_FS_DB = re.compile(r"^(\(default\)|[a-z][a-z0-9-]{2,61}[a-z0-9])$")
+_FS_SESSIONS: dict[str, Any] = {}
+_FS_LOCK = threading.Lock()
+
+
+class FirestoreRunState(RunState):
+    """One Firestore document per run, ``{collection}/{run id}``: ``doc`` (the record as JSON,
+    a stringValue), ``ver`` (integerValue, counts writes), ``expires`` (timestampValue, for
+    the database's TTL policy).
+
+    Two REST calls (v1 ``documents.get`` and ``documents.patch``) over google-auth's
+    `AuthorizedSession`, not google-cloud-firestore: that library pulls in gRPC and costs
+    the cold start more than the whole run state needs. The condition is Firestore's own
+    write precondition: create with ``currentDocument.exists=false``, update with
+    ``currentDocument.updateTime`` set to the ``updateTime`` the read returned (the document
+    must still be the one read). Single-document reads are strongly consistent.
+
+    A failed precondition is a lost race whatever its answer: 409 ALREADY_EXISTS (create),
+    400 FAILED_PRECONDITION (a stale updateTime, google.rpc.Code's HTTP mapping), 409 ABORTED
+    (contention), 404 NOT_FOUND (the record expired between read and write). Anything else
+    is a `RunStateError` naming SMF_RUNSTATE_TABLE with the HTTP status only, never the
+    document. Reads are retried on 429/5xx; writes are not (a retried write that had landed
+    would look like a lost race, and the item's finish would be lost).
+
+    ``FIRESTORE_EMULATOR_HOST`` (``host:port``) sends plain HTTP there with the emulator's
+    fixed ``Bearer owner`` header instead of credentials, as the official clients do."""
+
+    def __init__(self, project: str, collection: str = "smf-runs", database: str = "(default)",
+                 session: Any = None, emulator: str | None = None) -> None:  # fmt: skip
+        if not project or "/" in project or not _FS_ID.match(collection) or not _FS_DB.match(database):
+            raise RunStateError("the Firestore run table must be projects/P/databases/D/documents/COLLECTION"
+                                " or a collection id", field="SMF_RUNSTATE_TABLE")  # fmt: skip
+        self.emulator = os.environ.get("FIRESTORE_EMULATOR_HOST") if emulator is None else emulator
+        root = f"http://{self.emulator}" if self.emulator else "https://firestore.googleapis.com"
+        self.base = f"{root}/v1/projects/{project}/databases/{database}/documents/{collection}"
+        self._session = session
+
+    @property
+    def session(self) -> Any:
+        """One session per process and endpoint (tokens are cached across invocations)."""
+        if self._session is None:
+            key = self.emulator or ""
+            with _FS_LOCK:
+                if key not in _FS_SESSIONS:
+                    import requests
+                    from urllib3.util.retry import Retry
+
+                    if self.emulator:
+                        session = requests.Session()
+                        session.headers["Authorization"] = "Bearer owner"
+                    else:
+                        import google.auth
+                        from google.auth.transport.requests import AuthorizedSession
+
+                        creds, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/datastore"])
+                        session = AuthorizedSession(creds)
+                    retry = Retry(total=3, backoff_factor=0.2, status_forcelist=(429, 500, 502, 503, 504),
+                                  allowed_methods=frozenset({"GET"}), raise_on_status=False)  # fmt: skip
+                    for prefix in ("http://", "https://"):
+                        session.mount(prefix, requests.adapters.HTTPAdapter(max_retries=retry))
+                    _FS_SESSIONS[key] = session
+                self._session = _FS_SESSIONS[key]
+        return self._session
+
+    def _url(self, run_id: str) -> str:
+        if not _FS_ID.match(run_id):
+            raise RunStateError("run id is not a valid Firestore document id", field="run")
+        return f"{self.base}/{run_id}"
+
+    @staticmethod
+    def _fail(op: str, resp: Any = None, exc: BaseException | None = None) -> RunStateError:
+        if resp is not None:
+            status = FirestoreRunState._status(resp)
+            what = f"HTTP {resp.status_code}{' ' + status if status.isupper() else ''}"
+        else:
+            what = type(exc).__name__
+        return RunStateError(f"Firestore {op} on the run table failed ({what})", field="SMF_RUNSTATE_TABLE")
+
+    def _read(self, run_id: str) -> tuple[dict[str, Any] | None, Any]:
+        url = self._url(run_id)
+        try:
+            resp = self.session.get(url, timeout=10)
+        except Exception as exc:  # noqa: BLE001 - the transport's errors, by type only
+            raise self._fail("get", exc=exc) from None
+        if resp.status_code == 404:
+            return None, None
+        if resp.status_code != 200:
+            raise self._fail("get", resp)
+        try:
+            got = resp.json()
+            fields = got["fields"]
+            return json.loads(fields["doc"]["stringValue"]), (
+                got["updateTime"],
+                int(fields["ver"]["integerValue"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            raise RunStateError("Firestore get on the run table returned no run record",
+                                field="SMF_RUNSTATE_TABLE") from None  # fmt: skip
+
+    def _write(self, run_id: str, doc: dict[str, Any], version: Any) -> bool:
+        url = self._url(run_id)
+        ver = (version[1] if version else 0) + 1
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(doc.get("expires") or 0)))
+        body = {"fields": {"doc": {"stringValue": json.dumps(doc, separators=(",", ":"))},
+                           "ver": {"integerValue": str(ver)}, "expires": {"timestampValue": expires}}}  # fmt: skip
+        params = (
+            {"currentDocument.exists": "false"}
+            if version is None
+            else {"currentDocument.updateTime": version[0]}
+        )
+        try:
+            resp = self.session.patch(url, params=params, json=body, timeout=10)
+        except Exception as exc:  # noqa: BLE001 - the transport's errors, by type only
+            raise self._fail("patch", exc=exc) from None
+        if resp.status_code == 200:
+            return True
+        if resp.status_code in (404, 409, 412) or (
+            resp.status_code == 400 and self._status(resp) == "FAILED_PRECONDITION"
+        ):
+            return False
+        raise self._fail("patch", resp)
+
+    @staticmethod
+    def _status(resp: Any) -> str:
+        try:
+            return str(resp.json().get("error", {}).get("status") or "")
+        except ValueError:
+            return ""
+
+    @classmethod
+    def from_table(cls, table: str, env: Mapping[str, str]) -> FirestoreRunState:
+        """``projects/P/databases/D/documents/COLLECTION``, or a collection id in the
+        ``(default)`` database of GOOGLE_CLOUD_PROJECT (or GCP_PROJECT)."""
+        parts = table.strip("/").split("/")
+        if len(parts) == 6 and parts[0] == "projects" and parts[2] == "databases" and parts[4] == "documents":
+            return cls(parts[1], parts[5], parts[3])
+        if len(parts) != 1:
+            raise RunStateError("the Firestore run table must be projects/P/databases/D/documents/COLLECTION"
+                                " or a collection id", field="SMF_RUNSTATE_TABLE")  # fmt: skip
+        project = env.get("GOOGLE_CLOUD_PROJECT") or env.get("GCP_PROJECT") or ""
+        if not project:
+            raise RunStateError("a Firestore collection id needs GOOGLE_CLOUD_PROJECT (or a full path)",
+                                field="SMF_RUNSTATE_TABLE")  # fmt: skip
+        return cls(project, parts[0] or "smf-runs")
+
+
 def from_env(env: Mapping[str, str] | None = None) -> RunState | None:
     """The deployment's run state: ``SMF_RUNSTATE_TABLE`` names the table, ``SMF_RUNSTATE``
-    its kind (``dynamodb`` when on Lambda, else ``sqlite`` for a path, ``memory``). None
-    when nothing is configured: then runs are never fanned out."""
+    its kind (``dynamodb`` on Lambda, ``firestore`` on Cloud Run functions (``K_SERVICE``) or
+    for a ``projects/...`` path, ``sqlite`` for a ``.db`` path, else ``dynamodb``; or
+    ``memory``). None when nothing is configured: then runs are never fanned out."""
     env = os.environ if env is None else env
     kind = (env.get("SMF_RUNSTATE") or "").strip().lower()
     table = env.get("SMF_RUNSTATE_TABLE") or ""
     if not kind:
         if not table:
             return None
-        kind = "dynamodb" if env.get("AWS_LAMBDA_FUNCTION_NAME") or not table.endswith(".db") else "sqlite"
+        if env.get("AWS_LAMBDA_FUNCTION_NAME"):
+            kind = "dynamodb"
+        elif env.get("K_SERVICE") or table.startswith("projects/"):
+            kind = "firestore"
+        else:
+            kind = "sqlite" if table.endswith(".db") else "dynamodb"
     if kind == "memory":
         return _PROCESS_STATE
     if kind == "sqlite":
@@ -272,8 +429,10 @@ def from_env(env: Mapping[str, str] | None = None) -> RunState | None:
         if not table:
             raise RunStateError("SMF_RUNSTATE=dynamodb needs SMF_RUNSTATE_TABLE", field="SMF_RUNSTATE_TABLE")
         return DynamoRunState(table)
+    if kind == "firestore":
+        return FirestoreRunState.from_table(table or "smf-runs", env)
     raise RunStateError(
-        f"SMF_RUNSTATE must be dynamodb, sqlite or memory, not {kind!r}", field="SMF_RUNSTATE"
+        f"SMF_RUNSTATE must be dynamodb, firestore, sqlite or memory, not {kind!r}", field="SMF_RUNSTATE"
     )
 
 

@@ -50,6 +50,7 @@ resource "google_project_service" "apis" {
     "cloudscheduler.googleapis.com",
     "logging.googleapis.com",
     "monitoring.googleapis.com",
+    "firestore.googleapis.com",
   ])
   service            = each.value
   disable_on_destroy = false
@@ -122,11 +123,63 @@ resource "google_project_iam_member" "logs" {
   member  = "serviceAccount:${each.value}"
 }
 
-# The webhook publishes hand-offs to the topic (and only to it).
+# The webhook publishes hand-offs to the topic (and only to it); resync publishes the work
+# items of a fanned-out run there (core/fanout.py).
 resource "google_pubsub_topic_iam_member" "webhook_publish" {
   topic  = google_pubsub_topic.sync.id
   role   = "roles/pubsub.publisher"
   member = "serviceAccount:${google_service_account.webhook.email}"
+}
+
+resource "google_pubsub_topic_iam_member" "sync_publishes_work_items" {
+  topic  = google_pubsub_topic.sync.id
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.sync.email}"
+}
+
+# --- run state of fanned-out runs (core/runstate.py FirestoreRunState) ----------------------
+# A database of its own, so the project's (default) database is untouched; one document per
+# run in the collection below. Records are a week's bookkeeping, rebuilt by the next run:
+# no delete protection, and `terraform destroy` deletes the database with the rest.
+locals {
+  runstate_collection = "smf-runs"
+}
+
+resource "google_firestore_database" "runs" {
+  name                    = "${var.name}-runs"
+  location_id             = coalesce(var.runstate_location, var.region)
+  type                    = "FIRESTORE_NATIVE"
+  delete_protection_state = "DELETE_PROTECTION_DISABLED"
+  deletion_policy         = "DELETE"
+  depends_on              = [google_project_service.apis]
+}
+
+# TTL policy: Firestore deletes a record some time after its `expires` (a week after the
+# run started). `doc` (the record as JSON) is never queried: no index on either field.
+resource "google_firestore_field" "runs_expires" {
+  database   = google_firestore_database.runs.name
+  collection = local.runstate_collection
+  field      = "expires"
+  ttl_config {}
+  index_config {}
+}
+
+resource "google_firestore_field" "runs_doc" {
+  database   = google_firestore_database.runs.name
+  collection = local.runstate_collection
+  field      = "doc"
+  index_config {}
+}
+
+# Read and write documents in the run-state database only (IAM condition on its name).
+resource "google_project_iam_member" "sync_runstate" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.sync.email}"
+  condition {
+    title      = "run-state database only"
+    expression = "resource.name == \"${google_firestore_database.runs.id}\""
+  }
 }
 
 # Pub/Sub's service agent moves undeliverable messages to the dead-letter topic (publisher
@@ -362,13 +415,25 @@ resource "google_cloudfunctions2_function" "resync" {
   }
 
   service_config {
-    available_memory                 = "1Gi"
-    timeout_seconds                  = var.resync_timeout_seconds
-    max_instance_count               = 1 # one sync at a time: ordering by commit stays simple
+    available_memory = "1Gi"
+    timeout_seconds  = var.resync_timeout_seconds
+    # One sync (or work item of a fanned-out run) at a time: ordering by commit stays simple,
+    # and the store's write quota is shared by one writer. Quota assumed: Secret Manager's
+    # documented 600 write requests per minute per project (one item's 8 writers reach it;
+    # the SDK retries what is throttled, then the item is redelivered).
+    max_instance_count               = 1
     max_instance_request_concurrency = 1
     service_account_email            = google_service_account.sync.email
     ingress_settings                 = "ALLOW_INTERNAL_ONLY"
-    environment_variables            = local.common_env
+    environment_variables = merge(local.common_env, {
+      SMF_HANDOFF_TOPIC  = google_pubsub_topic.sync.id # work items of a fanned-out run
+      SMF_RUNSTATE       = "firestore"
+      SMF_RUNSTATE_TABLE = "${google_firestore_database.runs.id}/documents/${local.runstate_collection}"
+      # An item's budget leaves 3 minutes of the timeout for its last service and the finish;
+      # writes are estimated at the quota above (10/s) to decide when a run fans out.
+      SMF_FANOUT_ITEM_SECONDS = tostring(max(60, var.resync_timeout_seconds - 180))
+      SMF_FANOUT_WRITE_RATE   = "10"
+    })
     secret_environment_variables {
       key        = "WEBHOOK_SECRET"
       project_id = var.project_id

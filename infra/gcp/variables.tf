@@ -92,3 +92,9 @@ variable "alert_notification_channels" {
   type        = list(string)
   default     = []
 }
+
+variable "runstate_location" {
+  description = "Firestore location of the run-state database (default: var.region; set it where Firestore has no regional location)."
+  type        = string
+  default     = null
+}

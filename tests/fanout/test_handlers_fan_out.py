@@ -1,8 +1,9 @@
 """The three cloud handlers fan a large run out the same way, in-process: the queued resync
 becomes work items in the same format (signed ``work`` messages), each cloud's worker runs
 them and queues nothing else, and the run's one outcome (after-sync, once) is the same on
-every cloud. The run state is the in-process one (SMF_RUNSTATE=memory); the stores are the
-embedded local store, one per cloud."""
+every cloud. The run state is the in-process one (SMF_RUNSTATE=memory), and once more for GCP
+the Firestore one against the wire fake (SMF_RUNSTATE=firestore, FIRESTORE_EMULATOR_HOST);
+the stores are the embedded local store, one per cloud."""
 
 from __future__ import annotations
 
@@ -86,11 +87,29 @@ class AzureWorker:
 def test_each_cloud_fans_a_large_run_out_into_the_same_work_items(
     make_repo, monkeypatch, tmp_path, driver
 ) -> None:  # type: ignore[no-untyped-def]
+    fan_out_once(make_repo, monkeypatch, tmp_path, driver, {"SMF_RUNSTATE": "memory"})
+
+
+def test_gcp_fans_out_with_the_firestore_run_state(make_repo, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.fakes.gcp_firestore import FirestoreFake
+
+    with FirestoreFake() as fake:
+        env = {"SMF_RUNSTATE": "firestore", "SMF_RUNSTATE_TABLE": "projects/p/databases/smf-runs/documents/smf-runs",
+               "FIRESTORE_EMULATOR_HOST": fake.host}  # fmt: skip
+        fan_out_once(make_repo, monkeypatch, tmp_path, GcpWorker, env)
+        (doc,) = fake.docs.values()
+        record = json.loads(doc["fields"]["doc"]["stringValue"])
+        assert record["finished"] and record["pending"] == [] and record["done"] == 3
+        assert {m for m, _, _ in fake.requests} == {"GET", "PATCH"}
+
+
+def fan_out_once(make_repo, monkeypatch, tmp_path, driver, state_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    for name, value in state_env.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
     monkeypatch.setenv("SMF_LOCAL_STORE_KEY", base64.b64encode(b"c" * 32).decode())
     monkeypatch.setenv("GIT_CACHE_DIR", "")
     monkeypatch.setenv("SMF_FINGERPRINT_KEY", "fanout-fp-key")
-    monkeypatch.setenv("SMF_RUNSTATE", "memory")
     monkeypatch.setenv("SMF_FANOUT_MAX_SERVICES", "2")
     monkeypatch.setenv("SMF_FANOUT_ITEM_SERVICES", "2")
     monkeypatch.setattr(runstate, "_PROCESS_STATE", runstate.MemoryRunState())
