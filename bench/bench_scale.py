@@ -150,7 +150,12 @@ def worker(args: argparse.Namespace) -> int:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    report = run(configs, source, apply=True, store_factory=factory)
+    cache = None
+    if args.cache:
+        from core.desired_cache import DesiredCache
+
+        cache = DesiredCache(args.cache)
+    report = run(configs, source, apply=True, store_factory=factory, cache=cache)
     if profiler:
         profiler.disable()
         profiler.dump_stats(args.profile)
@@ -164,6 +169,7 @@ def worker(args: argparse.Namespace) -> int:
         "sync_ms": (t2 - t1) * 1000, "sync_cpu_ms": (c2 - c1) * 1000,
         "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "calls": calls, "summary": report.summary, "errors": len(report.errors),
+        "cache_hits": cache.hits if cache else None,
     }))  # fmt: skip
     return 0
 
@@ -190,6 +196,7 @@ def main() -> int:
     ap.add_argument("--config", help=argparse.SUPPRESS)
     ap.add_argument("--repo", help=argparse.SUPPRESS)
     ap.add_argument("--unbatched", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--cache", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return worker(args)
@@ -216,9 +223,14 @@ def main() -> int:
 
         cli_first, cli_noop = (
             Series("`python -m core apply` first sync"),
-            Series("`python -m core apply` no-op resync"),
+            Series("`python -m core apply` no-op resync (desired-state cache, the default)"),
         )
-        in_first, in_noop = Series("in-process `core.sync.run` first sync"), Series("in-process no-op resync")
+        cli_noop_nocache = Series("`python -m core apply --no-cache` no-op resync (every service read)")
+        in_first, in_noop = (
+            Series("in-process `core.sync.run` first sync"),
+            Series("in-process no-op resync (cache)"),
+        )
+        in_noop_nocache = Series("in-process no-op resync without the cache")
         batched, unbatched = (
             Series("batched: one transaction per store's write phase, WAL"),
             Series("unbatched: one transaction per entry, rollback journal (as before)"),
@@ -227,10 +239,13 @@ def main() -> int:
         calls_noop: dict[str, int] = {}
         split: list[dict] = []
 
-        def cli(cfg: Path) -> tuple[Sample, dict]:
+        def cli(cfg: Path, *extra: str) -> tuple[Sample, dict]:
             argv = [PY, "-m", "core", "apply", "--config", str(cfg), "--source", str(repo), "--ref", "HEAD",
-                    "--json", "--quiet"]  # fmt: skip
-            s = run_process(argv, env=env, cwd=str(ROOT))
+                    "--json", "--quiet", *extra]  # fmt: skip
+            # each first sync starts with an empty cache of its own, like its empty store
+            s = run_process(
+                argv, env={**env, "SMF_DESIRED_CACHE": str(cfg.with_suffix(".cache"))}, cwd=str(ROOT)
+            )
             return s, json.loads(s.stdout)
 
         def inproc(cfg: Path, source: Path, *extra: str) -> tuple[Sample, dict]:
@@ -257,24 +272,40 @@ def main() -> int:
             s, out = cli(cfg)
             check(out, "unchanged", n, "CLI no-op resync")
             cli_noop.add(s)
-            print(f"  cli first {ms(cli_first.samples[-1].wall_ms)}, no-op {ms(s.wall_ms)}", file=sys.stderr)
+            s, out = cli(cfg, "--no-cache")
+            check(out, "unchanged", n, "CLI no-op resync --no-cache")
+            cli_noop_nocache.add(s)
+            print(f"  cli first {ms(cli_first.samples[-1].wall_ms)}, no-op {ms(cli_noop.samples[-1].wall_ms)}, "
+                  f"no-op --no-cache {ms(s.wall_ms)}", file=sys.stderr)  # fmt: skip
 
             cfg = write_config(root / f"in-{r}.yaml", root / f"in-{r}.db")
             prof = (
                 [] if not (args.profile and r == 0) else ["--profile", str(Path(args.profile) / "first.prof")]
             )
-            s, out = inproc(cfg, repo, *prof)
+            cache = ["--cache", str(cfg.with_suffix(".cache"))]
+            s, out = inproc(cfg, repo, *prof, *cache)
             check(out, "create", n, "in-process first sync")
             in_first.add(s)
             calls_first, first_split = out["calls"], out
             prof = (
                 [] if not (args.profile and r == 0) else ["--profile", str(Path(args.profile) / "noop.prof")]
             )
-            s, out = inproc(cfg, repo, *prof)
+            s, out = inproc(cfg, repo, *prof, *cache)
             check(out, "unchanged", n, "in-process no-op resync")
+            if out["cache_hits"] != args.services:
+                raise SystemExit(
+                    f"in-process no-op resync: {out['cache_hits']} cache hits of {args.services}"
+                )
             in_noop.add(s)
             calls_noop = out["calls"]
-            split.append({"first": first_split, "noop": out})
+            s, nocache = inproc(cfg, repo)
+            check(nocache, "unchanged", n, "in-process no-op resync without the cache")
+            in_noop_nocache.add(s)
+            if nocache["calls"] != calls_noop:
+                raise SystemExit(
+                    f"store calls differ with and without the cache: {nocache['calls']} vs {calls_noop}"
+                )
+            split.append({"first": first_split, "noop": out, "noop_nocache": nocache})
 
             for series, extra in ((batched, []), (unbatched, ["--unbatched"])):
                 cfg = write_config(root / f"cmp-{r}.yaml", root / f"cmp-{r}{extra and '-u' or ''}.db")
@@ -283,7 +314,7 @@ def main() -> int:
                 series.add(s)
             print(f"  compare batched {ms(batched.samples[-1].wall_ms)} vs unbatched "
                   f"{ms(unbatched.samples[-1].wall_ms)}", file=sys.stderr)  # fmt: skip
-            for db in root.glob("*.db*"):
+            for db in [*root.glob("*.db*"), *root.glob("*.cache*")]:
                 db.unlink()
 
         git_version = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
@@ -326,8 +357,10 @@ def main() -> int:
             f"| **{n:,} entries** | | | | |",
             cli_first.row(),
             cli_noop.row(),
+            cli_noop_nocache.row(),
             in_first.row(),
             in_noop.row(),
+            in_noop_nocache.row(),
             f"| **{n_small:,} entries, in-process first sync** | | | | |",
             batched.row(),
             unbatched.row(),
@@ -336,9 +369,15 @@ def main() -> int:
             f"`python -m core apply` first sync median **{cli_first.median_ms / 1000:.1f} s** "
             f"(min {cli_first.min_ms / 1000:.1f} s), no-op resync median **{cli_noop.median_ms / 1000:.1f} s** "
             f"(min {cli_noop.min_ms / 1000:.1f} s).",
+            f"- No-op resync as whole processes, the same command with and without the desired-state cache "
+            f"(core/desired_cache.py: services whose blob ids are unchanged are not read, decrypted, parsed or "
+            f"named; the stores are listed and planned against as before): median {ms(cli_noop.median_ms)} vs "
+            f"{ms(cli_noop_nocache.median_ms)}, without/with = **{cli_noop_nocache.median_ms / cli_noop.median_ms:.1f}×**; "
+            f"CPU {ms(cli_noop.cpu_ms)} vs {ms(cli_noop_nocache.cpu_ms)}; store calls identical (checked in-process).",
             f"- In-process split (median): fetch {ms(med('fetch_ms', 'first'))} (CPU {ms(med('fetch_cpu_ms', 'first'))}); "
             f"first sync {ms(med('sync_ms', 'first'))} (CPU {ms(med('sync_cpu_ms', 'first'))}); no-op resync "
-            f"{ms(med('sync_ms', 'noop'))} (CPU {ms(med('sync_cpu_ms', 'noop'))}).",
+            f"{ms(med('sync_ms', 'noop'))} (CPU {ms(med('sync_cpu_ms', 'noop'))}), without the cache "
+            f"{ms(med('sync_ms', 'noop_nocache'))} (CPU {ms(med('sync_cpu_ms', 'noop_nocache'))}).",
             f"- Store calls, first sync: {per_key(calls_first)}; no-op resync: {per_key(calls_noop)}.",
             f"- Batched vs unbatched first sync of {n_small:,} entries: median {ms(batched.median_ms)} vs "
             f"{ms(unbatched.median_ms)}, unbatched/batched = **{speedup:.1f}×**; CPU {ms(batched.cpu_ms)} vs "

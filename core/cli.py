@@ -73,6 +73,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--drift", action="store_true", help="read store values to find hand edits")
     p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="read every service, even those whose files are unchanged since the last run "
+        "(the desired-state cache: SMF_DESIRED_CACHE; README, Desired-state cache)",
+    )
+    p.add_argument(
         "--allow-mass-delete", action="store_true", help="lift the sync.maxDeleteFraction guard for this run"
     )
     p.add_argument("--show-unchanged", action="store_true", help="list unchanged entries too")
@@ -153,6 +159,12 @@ def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
     from core.sync import run
 
     output = "json" if args.json else (args.output or "text")
+    cache = None
+    if not args.no_cache and not args.drift:
+        from core.desired_cache import DesiredCache, default_path
+
+        path = default_path()
+        cache = DesiredCache(path) if path else None
     try:
         configs = load_config_file(args.config)
         source = resolve_source(args.source, args.ref, configs)
@@ -166,8 +178,11 @@ def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
                 allow_mass_delete=args.allow_mass_delete,
                 store_factory=progress.wrap_factory(None),
                 progress=progress,
+                cache=cache,
             )
     except SyncError as exc:
+        if cache is not None:
+            cache.close()
         if output == "json":
             print(
                 json.dumps(
@@ -176,6 +191,8 @@ def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
             )
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if cache is not None:
+        cache.close()
     for line in report.grouped_warnings():
         print(f"warning: {line}", file=sys.stderr)
     for line in report.error_lines():  # stdout may be JSON or a table: errors also go here

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core import registry
 from core.config import SecretManagerConfig
@@ -41,6 +41,15 @@ class ServiceState:
     files: ServiceFiles
     items: list[RoutedItem] = field(default_factory=list)
     failed: bool = False
+    #: Its desired-state cache key and, on a hit, the record (core/desired_cache.py).
+    cache_key: str | None = None
+    cached: dict[str, Any] | None = None
+    #: What reading and naming it warned, and the controller names it had to adjust: kept
+    #: in its record and replayed on a hit.
+    warnings: list[str] = field(default_factory=list)
+    adjusted: list[list[str]] = field(default_factory=list)
+    #: Its checked entries by store when computed this run (what a record is made of).
+    by_store: ByStore | None = None
 
 
 def desired_state(
@@ -58,8 +67,17 @@ def desired_state(
         if svc.failed:
             continue
         by_owner[svc.files.owner] = svc
+        if svc.cached is not None:  # unchanged inputs: last time's entries, without values
+            from core import desired_cache
+
+            per_service[svc.files.owner] = desired_cache.entries(svc.cached)
+            report.warnings.extend(svc.cached["warnings"])
+            for kind, wanted, used in svc.cached["adjusted"]:
+                adjusted.setdefault(kind, []).append((wanted, used))
+            continue
+        mark, own = len(report.warnings), {}
         try:
-            by_store = _name_service(config, svc, report, adjusted)
+            by_store = _name_service(config, svc, report, own)
             _prepare(config, by_store, store)
             _check(by_store)
             _skip_undisableable(by_store, store, report)
@@ -69,7 +87,11 @@ def desired_state(
             svc.failed = True
             report.add_error(exc, config=config.name, service=svc.files.service)
             continue
-        per_service[svc.files.owner] = by_store
+        svc.warnings += report.warnings[mark:]
+        for kind, pairs in own.items():
+            adjusted.setdefault(kind, []).extend(pairs)
+            svc.adjusted += [[kind, wanted, used] for wanted, used in pairs]
+        per_service[svc.files.owner] = svc.by_store = by_store
     for kind, pairs in adjusted.items():
         wanted, used = pairs[0]
         report.warnings.append(

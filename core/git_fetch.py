@@ -238,6 +238,10 @@ class GitCommitSource(SourceTree):
         tree = self._tree(_parent(path))
         return tree.files.get(path.rsplit("/", 1)[-1]) if tree is not None else None
 
+    def blob_id(self, path: str) -> str | None:
+        sha = self._blob_id(path)
+        return sha.decode() if sha is not None else None
+
     def prefetch(self, paths: Iterable[str]) -> None:
         """Fetch the blobs of `paths` not held yet, in one request (unknown paths are left
         for `read` to report)."""

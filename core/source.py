@@ -47,6 +47,11 @@ class SourceTree(ABC):
         """Whether commit `older` is an ancestor of (or equal to) `newer`; None if unknown."""
         return None
 
+    def blob_id(self, path: str) -> str | None:
+        """A content id of the file `path` (Git's blob id) without reading it where the source
+        can; None when unknown (then nothing is cached for the service, core/desired_cache.py)."""
+        return None
+
     def close(self) -> None:
         """Release what the source holds (a Git connection, a cache lock); a directory holds
         nothing. Callers close every source they opened, whatever its kind."""
@@ -98,3 +103,13 @@ class LocalDirSource(SourceTree):
 
     def is_dir(self, path: str) -> bool:
         return self._abs(path).is_dir()
+
+    def blob_id(self, path: str) -> str | None:
+        """Git's blob id of the file's bytes (a directory has no tree to tell it unread)."""
+        import hashlib
+
+        try:
+            data = self.read(path)
+        except SourceError:
+            return None
+        return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()

@@ -28,6 +28,7 @@ from core.source import SourceTree
 from core.stores.base import AuthError
 
 if TYPE_CHECKING:
+    from core.desired_cache import DesiredCache
     from core.stores.base import Store
 
 log = logging.getLogger("smf.sync")
@@ -67,12 +68,15 @@ def run(
     allow_mass_delete: bool = False,
     env: dict[str, str] | None = None,
     progress: Progress | None = None,
+    cache: DesiredCache | None = None,
 ) -> Report:
     """Reconcile every config against `source`.
 
     `prune` overrides `spec.sync.prune`. `changed_paths` limits the run to the services a push
     touched (None = full resync). `drift` reads store values to find hand edits (resync).
     `progress` is told what the run is doing (the CLI's progress display; see core.results).
+    `cache` skips reading services whose files are unchanged (core/desired_cache.py); it is
+    not used with `drift`, which reads every value anyway.
     """
     report = Report(commit=source.commit, applied=apply)
     factory = store_factory or _open_store
@@ -96,6 +100,7 @@ def run(
                 allow_mass_delete=allow_mass_delete,
                 env=env,
                 progress=progress or _NO_PROGRESS,
+                cache=None if drift else cache,
             )
         except SyncError as exc:
             report.add_error(exc, config=config.name)
@@ -123,9 +128,9 @@ def _run_config(
     allow_mass_delete: bool,
     env: dict[str, str],
     progress: Progress,
+    cache: DesiredCache | None,
 ) -> None:
     services = [ServiceState(s) for s in discover(config, source, changed_paths)]
-    source.prefetch(p for s in services for p in s.files.files)  # one request for the blobs
     progress.services(config.name, len(services))
     full = changed_paths is None
     if not services and not (full and prune):
@@ -147,14 +152,27 @@ def _run_config(
                 ring = _make_keyring(config, store, env)
             return ring
 
-        for svc in services:
+        fp_key = None
+        if cache is not None and services:
             try:
-                svc.items = _collect(config, svc.files, source, report, ring_for, env)
-            except AuthError:
-                raise  # no credentials (e.g. for the age key secret): once per config
-            except SyncError as exc:
-                svc.failed = True
-                report.add_error(exc, config=config.name, service=svc.files.service)
+                fp_key = resolve_key(store(secret_store(config)), env, create=apply)
+            except SyncError:
+                cache = None  # the same error comes again below, where it always did
+            else:
+                _look_up(cache, config, services, source, fp_key)
+        # one request for the blobs of every service that must be read
+        source.prefetch(p for s in services if s.cached is None for p in s.files.files)
+        for svc in services:
+            if svc.cached is None:
+                mark = len(report.warnings)
+                try:
+                    svc.items = _collect(config, svc.files, source, report, ring_for, env)
+                except AuthError:
+                    raise  # no credentials (e.g. for the age key secret): once per config
+                except SyncError as exc:
+                    svc.failed = True
+                    report.add_error(exc, config=config.name, service=svc.files.service)
+                svc.warnings = report.warnings[mark:]
             progress.service_read(config.name, svc.files.service)
 
         desired = desired_state(config, services, store, report)
@@ -165,7 +183,7 @@ def _run_config(
             # An incremental run without pruning has nothing to do in a store it writes nothing
             # to; with pruning, a deleted file's entries must still be found and removed.
             kinds = set(desired)
-        fp_key = None
+        hydrate = _Hydrator(config, services, source, store, ring_for, env, report, cache)
         for kind in sorted(kinds):
             entries = [e for e in desired.get(kind, []) if e.owner in ok_owners]
             st = store(kind)
@@ -174,6 +192,8 @@ def _run_config(
                     store(secret_store(config)), env, create=apply
                 )  # the secret store keeps it
             for e in entries:
+                if e.value is None:
+                    continue  # from the cache: named, checked and fingerprinted last time
                 e.fingerprint = fingerprint(
                     fp_key, kind, e.name, e.value, disabled=bool(e.options.get("disabled"))
                 )
@@ -204,15 +224,120 @@ def _run_config(
                 report.add_error(err, config=config.name, store=kind)
             if drift and config.sync.drift != "ignore" and st.can_read_values:
                 check_drift(st, plan, fp_key, config.sync.drift)
+            hydrate(plan, fp_key, ok_owners, failed_owners)
             progress.store_planned(kind, plan.changes)
             if apply:
                 from core.apply import apply_store_plan
 
                 apply_store_plan(st, plan, report, concurrency=config.sync.concurrency)
             report.changes.extend(plan.changes)
+        if cache is not None and fp_key is not None:
+            _save(cache, services, fp_key)
     finally:
         for st in stores.values():
             st.close()
+
+
+def _look_up(
+    cache: DesiredCache,
+    config: SecretManagerConfig,
+    services: list[ServiceState],
+    source: SourceTree,
+    fp_key: bytes,
+) -> None:
+    """Give every service whose inputs are unchanged its record (`svc.cached`)."""
+    from core.desired_cache import config_digest
+
+    config_id = config_digest(config)
+    for svc in services:
+        if svc.files.kustomize:
+            continue
+        blobs = [(p, source.blob_id(p)) for p in svc.files.files]
+        if all(b is not None for _, b in blobs):
+            svc.cache_key = cache.key(config_id, fp_key, svc.files, blobs)  # type: ignore[arg-type]
+    found = cache.lookup([s.cache_key for s in services if s.cache_key], fp_key)
+    for svc in services:
+        svc.cached = found.get(svc.cache_key) if svc.cache_key else None
+
+
+def _save(cache: DesiredCache, services: list[ServiceState], fp_key: bytes) -> None:
+    from core.desired_cache import record
+
+    records = {}
+    for svc in services:
+        if svc.cache_key and svc.cached is None and svc.by_store is not None and not svc.failed:
+            rec = record(svc.by_store, svc.warnings, svc.adjusted)
+            if rec is not None:
+                records[svc.cache_key] = rec
+    cache.save(records, fp_key)
+
+
+class _Hydrator:
+    """Values for the cached entries a plan would write: the service is read from Git again,
+    exactly as without the cache. A service that now fails to read fails alone: its
+    changes leave the plan and its entries are protected in the stores planned after it."""
+
+    WRITES = ("create", "update")
+
+    def __init__(self, config, services, source, store, ring_for, env, report, cache) -> None:  # type: ignore[no-untyped-def]
+        self.config, self.source, self.store, self.ring_for, self.env = config, source, store, ring_for, env
+        self.report, self.cache = report, cache
+        self.by_owner = {s.files.owner: s for s in services}
+        self.done: dict[str, dict[tuple[str, str], DesiredEntry] | None] = {}
+
+    def __call__(self, plan, fp_key, ok_owners: set[str], failed_owners: set[str]) -> None:  # type: ignore[no-untyped-def]
+        need = {c.owner for c in plan.changes if c.action in self.WRITES and plan.desired.get(c.name)
+                is not None and plan.desired[c.name].value is None}  # fmt: skip
+        for owner in sorted(need):
+            fresh = self._read(owner, fp_key)
+            if fresh is not None:
+                for c in plan.changes:
+                    entry = plan.desired.get(c.name)
+                    if c.owner == owner and entry is not None and entry.value is None:
+                        got = fresh.get((entry.store, entry.name))
+                        if got is not None:
+                            entry.value, entry.fingerprint = got.value, got.fingerprint
+                if all(plan.desired[c.name].value is not None for c in plan.changes
+                       if c.owner == owner and c.action in self.WRITES and c.name in plan.desired):  # fmt: skip
+                    continue
+            svc = self.by_owner[owner]
+            if fresh is not None:  # read fine, but not into the recorded names: never write
+                self.report.add_error(SyncError("desired state differs from its cached record; run again",
+                                                path=svc.files.directory), config=self.config.name,
+                                      service=svc.files.service)  # fmt: skip
+            if self.cache is not None and svc.cache_key:
+                self.cache.forget([svc.cache_key])
+            svc.failed = True
+            ok_owners.discard(owner)
+            failed_owners.add(owner)
+            plan.changes = [c for c in plan.changes if c.owner != owner]
+
+    def _read(self, owner: str, fp_key: bytes) -> dict[tuple[str, str], DesiredEntry] | None:
+        if owner in self.done:
+            return self.done[owner]
+        svc, scratch = self.by_owner[owner], Report(commit=self.source.commit, applied=False)
+        out: dict[tuple[str, str], DesiredEntry] | None = None
+        try:
+            again = ServiceState(svc.files)
+            again.items = _collect(self.config, svc.files, self.source, scratch, self.ring_for, self.env)
+            for kind, entries in desired_state(self.config, [again], self.store, scratch).items():
+                for e in entries:
+                    e.fingerprint = fingerprint(
+                        fp_key, kind, e.name, e.value, disabled=bool(e.options.get("disabled"))
+                    )
+                    out = out or {}
+                    out[(kind, e.name)] = e
+            if again.failed:
+                out = None
+        except AuthError:
+            raise
+        except SyncError as exc:
+            self.report.add_error(exc, config=self.config.name, service=svc.files.service)
+            out = None
+        if out is None and scratch.errors:
+            self.report.errors.extend(scratch.errors)
+        self.done[owner] = out
+        return out
 
 
 def _prefixes(entries: list[DesiredEntry]) -> set[str]:

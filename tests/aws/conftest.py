@@ -120,12 +120,16 @@ class CallLog:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.attempts: Counter[str] = Counter()
+        #: Attempts moto itself answered with a 5xx (its threaded server races on shared dicts
+        #: now and then: "dictionary changed size during iteration"); botocore retries them.
+        self.server_errors: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def attach(self, client: Any) -> None:
         # unique ids: clients are cached and shared, so attaching twice must not count twice
         client.meta.events.register("before-call", self._on_call, unique_id=f"calls-{id(self)}")
         client.meta.events.register("before-send", self._on_send, unique_id=f"sends-{id(self)}")
+        client.meta.events.register("needs-retry", self._on_answer, unique_id=f"answers-{id(self)}")
 
     def _on_call(self, model: Any = None, **_: Any) -> None:
         with self._lock:
@@ -136,6 +140,11 @@ class CallLog:
         op = target.decode() if isinstance(target, bytes) else str(target)
         with self._lock:
             self.attempts[op.rsplit(".", 1)[-1]] += 1
+
+    def _on_answer(self, response: Any = None, operation: Any = None, **_: Any) -> None:
+        if response is not None and response[0] is not None and response[0].status_code >= 500:
+            with self._lock:
+                self.server_errors[operation.name] += 1
 
     @property
     def writes(self) -> int:
