@@ -45,7 +45,7 @@ log = logging.getLogger("smf.desired_cache")
 
 #: Bump when the desired state of the same inputs may differ (naming, routing, parsing,
 #: prepare rules); the package version is part of every key too.
-SCHEMA = 1
+SCHEMA = 2
 #: Rows not used for this long are dropped when the cache is written.
 KEEP_SECONDS = 30 * 24 * 3600
 ENV = "SMF_DESIRED_CACHE"
@@ -122,6 +122,8 @@ class DesiredCache:
         """key → record for every key held with a valid MAC (others are misses)."""
         db = self._conn() if self.path else None
         out: dict[str, dict[str, Any]] = {}
+        now = int(time.time())
+        stale, touch = now - 24 * 3600, []
         if db is None or not keys:
             self.misses += len(keys)
             return out
@@ -129,16 +131,16 @@ class DesiredCache:
             for i in range(0, len(keys), 500):
                 chunk = keys[i : i + 500]
                 rows = db.execute(
-                    f"SELECT k, mac, data FROM services WHERE k IN ({','.join('?' * len(chunk))})",  # noqa: S608 - placeholders only
+                    f"SELECT k, mac, data, used FROM services WHERE k IN ({','.join('?' * len(chunk))})",  # noqa: S608 - placeholders only
                     chunk,
                 ).fetchall()
-                for k, mac, data in rows:
+                for k, mac, data, used in rows:
                     if hmac.compare_digest(mac, self._mac(fp_key, k, data)):
                         out[k] = json.loads(zlib.decompress(data))
-            if out:
-                db.executemany(
-                    "UPDATE services SET used = ? WHERE k = ?", [(int(time.time()), k) for k in out]
-                )
+                        if used < stale:
+                            touch.append(k)
+            if touch:  # a day's precision is enough for expiry; most runs write nothing
+                db.executemany("UPDATE services SET used = ? WHERE k = ?", [(now, k) for k in touch])
         except (sqlite3.Error, ValueError, zlib.error) as exc:
             log.warning("desired-state cache unreadable (%s): reading every service", type(exc).__name__)
             out = {}
@@ -183,7 +185,7 @@ class DesiredCache:
 
 
 # --- records ---------------------------------------------------------------------------
-_FIELDS = ("store", "name", "kind", "source", "owner", "fingerprint", "content_type", "line", "options")
+_FIELDS = ("store", "name", "kind", "source", "owner", "fingerprint", "content_type", "line")
 
 
 def record(
@@ -191,10 +193,20 @@ def record(
 ) -> dict[str, Any] | None:
     """A service's checked, fingerprinted entries as a record (no value); None when an
     option is not plain data (then the service is simply not cached)."""
+    every = [e for es in by_store.values() for e in es]
+    # the options all entries share (service, environment, prefix ...) are kept once
+    common = dict(every[0].options) if every else {}
+    for e in every[1:]:
+        common = {k: v for k, v in common.items() if k in e.options and e.options[k] == v}
     rec = {
         "entries": {
-            kind: [[getattr(e, f) for f in _FIELDS] for e in entries] for kind, entries in by_store.items()
+            kind: [
+                [*(getattr(e, f) for f in _FIELDS), {k: v for k, v in e.options.items() if k not in common}]
+                for e in entries
+            ]  # fmt: skip
+            for kind, entries in by_store.items()
         },
+        "common": common,
         "warnings": warnings,
         "adjusted": adjusted,
     }
@@ -210,6 +222,9 @@ def record(
 def entries(rec: Mapping[str, Any]) -> dict[str, list[DesiredEntry]]:
     """The record's entries, with ``value=None``: the spine hydrates one before writing it."""
     out: dict[str, list[DesiredEntry]] = {}
+    common = rec["common"]
     for kind, rows in rec["entries"].items():
-        out[kind] = [DesiredEntry(value=None, **dict(zip(_FIELDS, row, strict=True))) for row in rows]  # type: ignore[arg-type]
+        # positional, in DesiredEntry's field order (100,000 of these per no-op resync)
+        out[kind] = [DesiredEntry(st, name, None, k, src, owner, fp, "", None, ct, {**common, **extra}, line)  # type: ignore[arg-type]
+                     for st, name, k, src, owner, fp, ct, line, extra in rows]  # fmt: skip
     return out

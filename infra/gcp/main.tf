@@ -5,7 +5,7 @@
 #                         | verified delivery, answered 202 once queued
 #                         v
 #   Cloud Scheduler --> Pub/Sub topic --push subscription (bounded retries)--> resync
-#                         (5 failed deliveries --> dead-letter topic)         (CloudEvent,
+#                         (100 failed deliveries --> dead-letter topic)       (CloudEvent,
 #                                                  service account "sync": Secret Manager /
 #                                                  Parameter Manager)
 #
@@ -308,6 +308,10 @@ resource "google_pubsub_subscription" "dead_letter" {
 
 # The queue's retries: Pub/Sub pushes each message to resync, retries with backoff while it
 # answers an error, and after var.max_delivery_attempts moves it to the dead-letter topic.
+# Work items of a fanned-out run queue up behind the one resync instance: a push that finds
+# it busy gets 429 from Cloud Run, which counts as a delivery. Pub/Sub's push flow control
+# slows down on such answers and backs off up to 10 minutes, so 100 attempts (the default
+# and Pub/Sub's maximum) let an item wait ~16 hours before it is dead-lettered.
 resource "google_pubsub_subscription" "resync" {
   name                 = "${var.name}-resync"
   topic                = google_pubsub_topic.sync.id

@@ -78,9 +78,9 @@ variable "fingerprint_key_name" {
 }
 
 variable "max_delivery_attempts" {
-  description = "Deliveries of one queued sync before it goes to the dead-letter topic (Pub/Sub allows 5-100)."
+  description = "Deliveries of one queued sync or work item before it goes to the dead-letter topic (Pub/Sub allows 5-100). A push that finds the single resync instance busy is answered 429 and counts as a delivery, so a fanned-out run needs the maximum."
   type        = number
-  default     = 5
+  default     = 100
   validation {
     condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
     error_message = "max_delivery_attempts must be between 5 and 100 (Pub/Sub's bounds)."

@@ -230,3 +230,41 @@ def test_the_cli_uses_the_cache_and_no_cache_reads_all(setup, capsys, monkeypatc
     assert main(["plan", "--config", cfg, "--source", str(repo), "--quiet", "--no-cache"]) == 0
     capsys.readouterr()
     assert seen[0] is not None and seen[1].hits == 2 and seen[2] is None  # type: ignore[union-attr]
+
+
+def test_a_record_round_trips_every_field_but_the_value() -> None:
+    """`entries` builds DesiredEntry positionally (speed): a field added or reordered in
+    core/model.py must show here."""
+    from dataclasses import fields
+
+    from core.desired_cache import entries, record
+    from core.model import DesiredEntry
+
+    base = {"service": "s", "environment": "dev", "prefix": "p", "naming": "functions"}
+    made = [
+        DesiredEntry(
+            "local-secrets",
+            f"s/dev/K{i}",
+            f"v{i}",
+            "secret",
+            f"f:K{i}",
+            "c/s/dev",
+            fingerprint=f"fp{i}",
+            content_type="text/plain" if i else None,
+            options={**base, "key": f"K{i}", **({"disabled": True} if i == 1 else {})},
+            line=i + 1,
+        )  # fmt: skip
+        for i in range(3)
+    ]
+    rec = record({"local-secrets": made}, ["w"], [])
+    assert rec is not None and rec["common"] == base
+    back = entries(rec)["local-secrets"]
+    skip = {"value", "repo", "commit"}  # set by the spine on every entry, cached or not
+    names = [f.name for f in fields(DesiredEntry)]
+    assert names[:12] == ["store", "name", "value", "kind", "source", "owner", "fingerprint", "repo", "commit",
+                          "content_type", "options", "line"]  # fmt: skip
+    for a, b in zip(made, back, strict=True):
+        assert b.value is None
+        assert {n: getattr(a, n) for n in names if n not in skip} == {
+            n: getattr(b, n) for n in names if n not in skip
+        }
