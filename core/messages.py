@@ -134,6 +134,8 @@ def decode(raw: str | bytes | dict[str, Any], *, key: bytes | None) -> Job:
     given = msg.get("mac")
     if given is None or key is None:  # unsigned, or not checkable here: the caller decides
         return Job(kind, data)
-    if not isinstance(given, str) or not hmac.compare_digest(given.encode(), _mac(key, kind, payload).encode()):
+    if not isinstance(given, str) or not hmac.compare_digest(
+        given.encode(), _mac(key, kind, payload).encode()
+    ):
         raise MessageError("message MAC does not match")
     return Job(kind, data, signed=True)

@@ -118,7 +118,9 @@ def records(outcome: Any, message: str, *, per_store: bool = False, **extra: Any
                 if e.get(k) is not None:
                     fields[k] = e[k]
             fields["error"] = text
-            errors.append(Record(logging.ERROR, f"sync error: {where_ + ': ' if where_ else ''}{text}", fields))
+            errors.append(
+                Record(logging.ERROR, f"sync error: {where_ + ': ' if where_ else ''}{text}", fields)
+            )
         for c in report.get("changes") or []:
             if c.get("action") != "drift":
                 continue

@@ -358,7 +358,9 @@ class SecretManagerStore(_gcp.GcpStore):
         if replication is not None:
             secret["replication"] = replication
         try:
-            self._rpc("create_secret", name, request={"parent": self.parent, "secret_id": name, "secret": secret})
+            self._rpc(
+                "create_secret", name, request={"parent": self.parent, "secret_id": name, "secret": secret}
+            )
         except ConflictError:
             pass  # another run created it first
         if self.read_fingerprint_secret(name) is None:

@@ -81,7 +81,9 @@ def sync_worker(msg: func.QueueMessage, items: func.Out[list[str]] | None = None
 
     queued: list[str] = []  # a large run's work items (core/fanout.py), written when we return
     send = (lambda m: queued.append(m) or {"queue": QUEUE_NAME}) if items is not None else None
-    outcome = entrypoint.run_message(msg.get_body(), default_path=CONFIG, context=intake.RunContext(enqueue=send))
+    outcome = entrypoint.run_message(
+        msg.get_body(), default_path=CONFIG, context=intake.RunContext(enqueue=send)
+    )
     if queued and items is not None:
         items.set(queued)
     _log("sync_worker", outcome)

@@ -55,11 +55,15 @@ CONFIGS = _configs()
 
 def _valid(provider: str) -> tuple[dict[str, str], bytes]:
     if provider == "github":
-        return p.github_push(URL, before=ZERO, after=SHA, modified=["s/application.properties"], secret=SECRET)
+        return p.github_push(
+            URL, before=ZERO, after=SHA, modified=["s/application.properties"], secret=SECRET
+        )
     if provider == "gitlab":
         return p.gitlab_push(URL, before=ZERO, after=SHA, secret=SECRET)
     if provider == "bitbucket":
-        return p.bitbucket_push("acme/app", before=None, after=SHA, secret=SECRET, html="https://github.com/acme/app")
+        return p.bitbucket_push(
+            "acme/app", before=None, after=SHA, secret=SECRET, html="https://github.com/acme/app"
+        )
     if provider == "gitea":
         return p.gitea_push(URL, before=ZERO, after=SHA, secret=SECRET)
     return p.generic_push(URL, before=ZERO, after=SHA, changed=["s/application.properties"], secret=SECRET)
@@ -71,7 +75,9 @@ def _sign(provider: str, headers: dict[str, str], body: bytes) -> dict[str, str]
     hexdigest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     for name in list(h):
         low = name.lower()
-        if low in ("x-hub-signature-256", "x-signature-256") or (low == "x-hub-signature" and provider == "bitbucket"):
+        if low in ("x-hub-signature-256", "x-signature-256") or (
+            low == "x-hub-signature" and provider == "bitbucket"
+        ):
             h[name] = "sha256=" + hexdigest
         elif low == "x-hub-signature":
             h[name] = "sha1=" + hmac.new(SECRET.encode(), body, hashlib.sha1).hexdigest()
@@ -125,13 +131,21 @@ def hostile_deliveries(draw: st.DrawFn) -> tuple[str, dict[str, str], bytes]:
     if how in ("subtree", "drop", "deep"):
         path = draw(st.sampled_from(_paths(payload)))
         if how == "deep":
-            new = _deep(draw(st.integers(100, 20_000)), draw(fs._json_values()), draw(st.sampled_from(("list", "dict"))))
+            new = _deep(
+                draw(st.integers(100, 20_000)),
+                draw(fs._json_values()),
+                draw(st.sampled_from(("list", "dict"))),
+            )
         else:
             new = draw(fs._json_values())
         payload = _replace(payload, path, new, drop=how == "drop" and bool(path))
         body = json.dumps(payload).encode() if how != "deep" else _dumps_deep(payload)
     elif how == "raw":
-        body = draw(st.one_of(st.binary(max_size=200), fs.hostile_text.map(lambda t: t.encode("utf-8", "surrogatepass"))))
+        body = draw(
+            st.one_of(
+                st.binary(max_size=200), fs.hostile_text.map(lambda t: t.encode("utf-8", "surrogatepass"))
+            )
+        )
     elif how == "form":
         headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
         inner = draw(st.one_of(st.just(body.decode()), fs.json_docs(), st.just("[" * 50_000)))
@@ -171,7 +185,9 @@ def test_signed_hostile_deliveries_get_a_decision(delivery: tuple[str, dict[str,
 
 @settings(max_examples=examples(40))
 @given(delivery=hostile_deliveries())
-def test_signed_hostile_deliveries_through_the_queue_path(delivery: tuple[str, dict[str, str], bytes]) -> None:
+def test_signed_hostile_deliveries_through_the_queue_path(
+    delivery: tuple[str, dict[str, str], bytes],
+) -> None:
     provider, headers, body = delivery
     policy = QueuePolicy(256 * 1024, mode="queue")
     with bounded():
@@ -179,7 +195,10 @@ def test_signed_hostile_deliveries_through_the_queue_path(delivery: tuple[str, d
 
 
 @settings(max_examples=examples(40))
-@given(body=st.binary(max_size=300), provider=st.sampled_from(("github", "gitlab", "bitbucket", "gitea", "generic")))
+@given(
+    body=st.binary(max_size=300),
+    provider=st.sampled_from(("github", "gitlab", "bitbucket", "gitea", "generic")),
+)
 def test_unsigned_or_forged_bodies_are_rejected(body: bytes, provider: str) -> None:
     headers, _ = _valid(provider)  # signature of another body: forged for this one
     with bounded():

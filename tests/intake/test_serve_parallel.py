@@ -67,6 +67,8 @@ def test_fifty_parallel_deliveries_all_get_an_answer(env):  # noqa: F811
         server.shutdown()
         server.server_close()
     failed = [r for r in results if r not in (200, 202)]
-    assert not failed, f"{len(failed)} of {PARALLEL} deliveries got no answer: {sorted(set(map(str, failed)))}"
+    assert not failed, (
+        f"{len(failed)} of {PARALLEL} deliveries got no answer: {sorted(set(map(str, failed)))}"
+    )
     # Five of the fifty were pushes of the same commit: the store holds it once, exactly.
     assert value(configs, "local-configs", "svc00/dev/replicas") == "1"
