@@ -181,8 +181,6 @@ def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
                 cache=cache,
             )
     except SyncError as exc:
-        if cache is not None:
-            cache.close()
         if output == "json":
             print(
                 json.dumps(
@@ -191,8 +189,9 @@ def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
             )
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if cache is not None:
-        cache.close()
+    finally:
+        if cache is not None:
+            cache.close()
     for line in report.grouped_warnings():
         print(f"warning: {line}", file=sys.stderr)
     for line in report.error_lines():  # stdout may be JSON or a table: errors also go here

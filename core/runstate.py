@@ -260,6 +260,7 @@ class DynamoRunState(RunState):
 _FS_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _FS_DB = re.compile(r"^(\(default\)|[a-z][a-z0-9-]{2,61}[a-z0-9])$")
 _FS_SESSIONS: dict[str, Any] = {}
+_FS_TABLE = "the Firestore run table must be projects/P/databases/D/documents/COLLECTION or a collection id"
 _FS_LOCK = threading.Lock()
 
 
@@ -288,8 +289,7 @@ class FirestoreRunState(RunState):
     def __init__(self, project: str, collection: str = "smf-runs", database: str = "(default)",
                  session: Any = None, emulator: str | None = None) -> None:  # fmt: skip
         if not project or "/" in project or not _FS_ID.match(collection) or not _FS_DB.match(database):
-            raise RunStateError("the Firestore run table must be projects/P/databases/D/documents/COLLECTION"
-                                " or a collection id", field="SMF_RUNSTATE_TABLE")  # fmt: skip
+            raise RunStateError(_FS_TABLE, field="SMF_RUNSTATE_TABLE")
         self.emulator = os.environ.get("FIRESTORE_EMULATOR_HOST") if emulator is None else emulator
         root = f"http://{self.emulator}" if self.emulator else "https://firestore.googleapis.com"
         self.base = f"{root}/v1/projects/{project}/databases/{database}/documents/{collection}"
@@ -395,8 +395,7 @@ class FirestoreRunState(RunState):
         if len(parts) == 6 and parts[0] == "projects" and parts[2] == "databases" and parts[4] == "documents":
             return cls(parts[1], parts[5], parts[3])
         if len(parts) != 1:
-            raise RunStateError("the Firestore run table must be projects/P/databases/D/documents/COLLECTION"
-                                " or a collection id", field="SMF_RUNSTATE_TABLE")  # fmt: skip
+            raise RunStateError(_FS_TABLE, field="SMF_RUNSTATE_TABLE")
         project = env.get("GOOGLE_CLOUD_PROJECT") or env.get("GCP_PROJECT") or ""
         if not project:
             raise RunStateError("a Firestore collection id needs GOOGLE_CLOUD_PROJECT (or a full path)",

@@ -153,13 +153,22 @@ def _run_config(
             return ring
 
         fp_key = None
+
+        def key_for() -> bytes:
+            nonlocal fp_key
+            if fp_key is None:
+                fp_key = resolve_key(
+                    store(secret_store(config)), env, create=apply
+                )  # the secret store keeps it
+            return fp_key
+
         if cache is not None and services:
             try:
-                fp_key = resolve_key(store(secret_store(config)), env, create=apply)
+                key_for()
             except SyncError:
                 cache = None  # the same error comes again below, where it always did
             else:
-                _look_up(cache, config, services, source, fp_key)
+                _look_up(cache, config, services, source, key_for())
         # one request for the blobs of every service that must be read
         source.prefetch(p for s in services if s.cached is None for p in s.files.files)
         for svc in services:
@@ -187,16 +196,11 @@ def _run_config(
         for kind in sorted(kinds):
             entries = [e for e in desired.get(kind, []) if e.owner in ok_owners]
             st = store(kind)
-            if fp_key is None:
-                fp_key = resolve_key(
-                    store(secret_store(config)), env, create=apply
-                )  # the secret store keeps it
+            key = key_for()
             for e in entries:
                 if e.value is None:
                     continue  # from the cache: named, checked and fingerprinted last time
-                e.fingerprint = fingerprint(
-                    fp_key, kind, e.name, e.value, disabled=bool(e.options.get("disabled"))
-                )
+                e.fingerprint = _fingerprint(key, kind, e)
                 e.commit = source.commit
                 e.repo = e.repo or (config.source.url or source.origin)
             query = ListQuery(
@@ -223,8 +227,8 @@ def _run_config(
             for err in plan.errors:
                 report.add_error(err, config=config.name, store=kind)
             if drift and config.sync.drift != "ignore" and st.can_read_values:
-                check_drift(st, plan, fp_key, config.sync.drift)
-            hydrate(plan, fp_key, ok_owners, failed_owners)
+                check_drift(st, plan, key, config.sync.drift)
+            hydrate(plan, key, ok_owners, failed_owners)
             progress.store_planned(kind, plan.changes)
             if apply:
                 from core.apply import apply_store_plan
@@ -316,16 +320,13 @@ class _Hydrator:
         if owner in self.done:
             return self.done[owner]
         svc, scratch = self.by_owner[owner], Report(commit=self.source.commit, applied=False)
-        out: dict[tuple[str, str], DesiredEntry] | None = None
+        out: dict[tuple[str, str], DesiredEntry] | None = {}
         try:
             again = ServiceState(svc.files)
             again.items = _collect(self.config, svc.files, self.source, scratch, self.ring_for, self.env)
             for kind, entries in desired_state(self.config, [again], self.store, scratch).items():
                 for e in entries:
-                    e.fingerprint = fingerprint(
-                        fp_key, kind, e.name, e.value, disabled=bool(e.options.get("disabled"))
-                    )
-                    out = out or {}
+                    e.fingerprint = _fingerprint(fp_key, kind, e)
                     out[(kind, e.name)] = e
             if again.failed:
                 out = None
@@ -338,6 +339,11 @@ class _Hydrator:
             self.report.errors.extend(scratch.errors)
         self.done[owner] = out
         return out
+
+
+def _fingerprint(key: bytes, kind: str, e: DesiredEntry) -> str:
+    """The entry's fingerprint in store `kind` (a disabled secret's differs, core/fingerprint.py)."""
+    return fingerprint(key, kind, e.name, e.value, disabled=bool(e.options.get("disabled")))
 
 
 def _prefixes(entries: list[DesiredEntry]) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,3 +33,19 @@ def stop_server(server: ThreadingHTTPServer | None) -> None:
 def base_url(server: ThreadingHTTPServer | None, scheme: str = "http") -> str:
     assert server is not None, "the fake is not started"
     return f"{scheme}://127.0.0.1:{server.server_address[1]}"
+
+
+def read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """The request's body (Content-Length bytes; empty without one)."""
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length else b""
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, doc: Any) -> None:
+    """Answer `status` with `doc` as a JSON body."""
+    out = json.dumps(doc).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(out)))
+    handler.end_headers()
+    handler.wfile.write(out)

@@ -43,7 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.fakes._loopback import start_server, stop_server
+from tests.fakes._loopback import read_body, send_json, start_server, stop_server
 
 MAX_DOC = 1024 * 1024
 _NAME = re.compile(r"^/v1/(projects/[^/]+/databases/[^/]+/documents/[^/]+/([^/]+))$")
@@ -179,16 +179,10 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = read_body(self)
         url = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         status, doc = self.server.fake.handle(self.command, url.path, query, body)
-        out = json.dumps(doc).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+        send_json(self, status, doc)
 
     do_GET = do_PATCH = _serve

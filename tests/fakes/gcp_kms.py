@@ -25,7 +25,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from tests.fakes._loopback import base_url, start_server, stop_server
+from tests.fakes._loopback import base_url, read_body, send_json, start_server, stop_server
 
 
 class FakeCloudKMS:
@@ -115,17 +115,11 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = read_body(self)
         from urllib.parse import unquote
 
         auth = self.headers.get("Authorization", "")
         status, doc = self.server_fake.handle("POST", unquote(self.path.split("?")[0]), body, auth)
-        out = json.dumps(doc).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+        send_json(self, status, doc)
 
     do_GET = do_POST
