@@ -22,7 +22,7 @@ here once, so the clouds cannot disagree:
   pending also sets ``finished``, so exactly one caller gets the final record back.
 
 Backends: `MemoryRunState` (tests, ``serve``), `SQLiteRunState` (local runs that span
-processes), `DynamoRunState` (AWS), `FirestoreRunState` (GCP). Azure: see docs/azure.md.
+processes), `DynamoRunState` (AWS), `FirestoreRunState` (GCP), `TableRunState` (Azure).
 """
 
 from __future__ import annotations
@@ -403,11 +403,143 @@ class FirestoreRunState(RunState):
         return cls(project, parts[0] or "smf-runs")
 
 
+#: Table Storage's key rules: no ``/ \\ # ?``, no control characters, at most 1 KiB.
+_TABLE_KEY = re.compile(r"^[^/\\#?\x00-\x1f\x7f-\x9f]{1,512}$")
+_TABLE_URL = "the Azure run table must be https://<account>.table.core.windows.net/<table>, or a table name with SMF_RUNSTATE_CONNECTION"
+
+
+class TableRunState(RunState):
+    """One Azure Table Storage entity per run: PartitionKey the run id (each run its own
+    partition, every access a point lookup), RowKey ``run``, the record as JSON in ``doc``
+    (continued in ``doc1``, ``doc2``, ... past what one string property holds), ``parts``,
+    and ``expires`` (a DateTime, for reporting and cleanup: Table Storage has no TTL, see
+    docs/azure.md "Fan-out"). The entity's ETag is the condition: create is Insert (409
+    EntityAlreadyExists when another writer was first), update is Replace with ``If-Match``
+    (412 UpdateConditionNotSatisfied on a stale ETag). Point reads are strongly consistent.
+
+    A lost race whatever its answer: 409 and 412 by either error class or status, and 404 on
+    an update (the record was removed between read and write). Anything else is a
+    `RunStateError` naming SMF_RUNSTATE_TABLE with the error code only, never the entity.
+    Reads are retried by azure-core's policy; writes are not (a retried write that had landed
+    would look like a lost race, and the item's finish would be lost), as for Firestore.
+
+    `table` is ``https://<account>.table.core.windows.net/<table>`` (the managed identity,
+    DefaultAzureCredential) or, with `connection` (Azurite, a dev account), the table's name.
+    azure-data-tables is imported on first use, so a cold start that never fans out does not
+    pay for it."""
+
+    ROW = "run"
+    #: Characters per string property: a property holds 64 KiB of UTF-16, and the JSON is ASCII.
+    PART_CHARS = 32_000
+    #: Parts per entity, keeping it under its 1 MiB limit with room for the other properties.
+    MAX_PARTS = 15
+
+    def __init__(self, table: str, connection: str | None = None, client: Any = None) -> None:
+        self.table = table
+        self._connection = connection
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from urllib.parse import urlsplit
+
+            try:
+                from azure.data.tables import TableClient
+
+                if self._connection:
+                    self._client = TableClient.from_connection_string(self._connection, table_name=self.table)
+                else:
+                    url = urlsplit(self.table)
+                    name = url.path.strip("/")
+                    if url.scheme != "https" or not url.netloc or not name or "/" in name:
+                        raise RunStateError(_TABLE_URL, field="SMF_RUNSTATE_TABLE")
+                    from azure.identity import DefaultAzureCredential
+
+                    self._client = TableClient(
+                        f"https://{url.netloc}", name, credential=DefaultAzureCredential()
+                    )
+            except RunStateError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a bad setting, named by its type only (a connection string holds a key)
+                raise RunStateError(
+                    f"{_TABLE_URL} ({type(exc).__name__})", field="SMF_RUNSTATE_TABLE"
+                ) from None
+        return self._client
+
+    @staticmethod
+    def _key(run_id: str) -> str:
+        if not _TABLE_KEY.match(run_id):
+            raise RunStateError("run id is not a valid Table Storage key", field="run")
+        return run_id
+
+    def _call(self, op: str, *args: Any, **kw: Any) -> Any:
+        """The client's `op`; ``False`` for a lost race, ``None`` for a missing entity."""
+        client = self.client
+        try:
+            return getattr(client, op)(*args, **kw)
+        except Exception as exc:  # noqa: BLE001 - azure-core's errors, named by code, never the entity
+            status = getattr(exc, "status_code", None) or getattr(
+                getattr(exc, "response", None), "status_code", None
+            )
+            code = getattr(exc, "error_code", None)
+            code = getattr(code, "value", code)  # TableErrorCode is a str enum
+            kind = type(exc).__name__
+            if op != "get_entity" and (
+                kind in ("ResourceExistsError", "ResourceModifiedError") or status in (409, 412)
+            ):
+                return False
+            if kind == "ResourceNotFoundError" or status == 404:
+                if op == "get_entity" and str(code or "ResourceNotFound") == "ResourceNotFound":
+                    return None  # no record yet (TableNotFound is an error: the deploy made the table)
+                if op == "update_entity" and str(code or "ResourceNotFound") == "ResourceNotFound":
+                    return False
+            what = str(code) if code else (f"HTTP {status}" if status else kind)
+        raise RunStateError(
+            f"Table Storage {op} on the run table failed ({what})", field="SMF_RUNSTATE_TABLE"
+        )
+
+    def _read(self, run_id: str) -> tuple[dict[str, Any] | None, Any]:
+        entity = self._call("get_entity", partition_key=self._key(run_id), row_key=self.ROW)
+        if not entity:
+            return None, None
+        try:
+            parts = int(entity.get("parts") or 1)
+            text = "".join(str(entity["doc" if i == 0 else f"doc{i}"]) for i in range(parts))
+            return json.loads(text), entity.metadata["etag"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise RunStateError("Table Storage get_entity on the run table returned no run record",
+                                field="SMF_RUNSTATE_TABLE") from None  # fmt: skip
+
+    def _write(self, run_id: str, doc: dict[str, Any], version: Any) -> bool:
+        from datetime import UTC, datetime
+
+        text = json.dumps(doc, separators=(",", ":"))  # ASCII (ensure_ascii): 2 bytes a character
+        chunks = [text[i : i + self.PART_CHARS] for i in range(0, len(text), self.PART_CHARS)]
+        if len(chunks) > self.MAX_PARTS:
+            raise RunStateError(f"run {run_id}: the record ({len(text)} characters) exceeds what one Table entity "
+                                f"holds ({self.PART_CHARS * self.MAX_PARTS}); fan out with larger items "
+                                "(SMF_FANOUT_ITEM_SERVICES)", field="SMF_RUNSTATE_TABLE")  # fmt: skip
+        entity: dict[str, Any] = {"PartitionKey": self._key(run_id), "RowKey": self.ROW, "parts": len(chunks),
+                                  "expires": datetime.fromtimestamp(int(doc.get("expires") or 0), UTC)}  # fmt: skip
+        for i, chunk in enumerate(chunks):
+            entity["doc" if i == 0 else f"doc{i}"] = chunk
+        if version is None:
+            return self._call("create_entity", entity, retry_total=0) is not False
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
+        return self._call("update_entity", entity, mode=UpdateMode.REPLACE, etag=version,
+                          match_condition=MatchConditions.IfNotModified, retry_total=0) is not False  # fmt: skip
+
+
 def from_env(env: Mapping[str, str] | None = None) -> RunState | None:
     """The deployment's run state: ``SMF_RUNSTATE_TABLE`` names the table, ``SMF_RUNSTATE``
     its kind (``dynamodb`` on Lambda, ``firestore`` on Cloud Run functions (``K_SERVICE``) or
-    for a ``projects/...`` path, ``sqlite`` for a ``.db`` path, else ``dynamodb``; or
-    ``memory``). None when nothing is configured: then runs are never fanned out."""
+    for a ``projects/...`` path, ``table`` on Azure Functions (``FUNCTIONS_WORKER_RUNTIME``) or
+    for an ``https://`` table URL, ``sqlite`` for a ``.db`` path, else ``dynamodb``; or
+    ``memory``). ``table`` with ``SMF_RUNSTATE_CONNECTION`` (a connection string: Azurite)
+    takes a table name. None when nothing is configured: then runs are never fanned out."""
     env = os.environ if env is None else env
     kind = (env.get("SMF_RUNSTATE") or "").strip().lower()
     table = env.get("SMF_RUNSTATE_TABLE") or ""
@@ -418,20 +550,25 @@ def from_env(env: Mapping[str, str] | None = None) -> RunState | None:
             kind = "dynamodb"
         elif env.get("K_SERVICE") or table.startswith("projects/"):
             kind = "firestore"
+        elif env.get("FUNCTIONS_WORKER_RUNTIME") or table.startswith("https://"):
+            kind = "table"
         else:
             kind = "sqlite" if table.endswith(".db") else "dynamodb"
     if kind == "memory":
         return _PROCESS_STATE
     if kind == "sqlite":
         return SQLiteRunState(table or "smf-runs.db")
+    if kind in ("dynamodb", "table") and not table:
+        raise RunStateError(f"SMF_RUNSTATE={kind} needs SMF_RUNSTATE_TABLE", field="SMF_RUNSTATE_TABLE")
     if kind == "dynamodb":
-        if not table:
-            raise RunStateError("SMF_RUNSTATE=dynamodb needs SMF_RUNSTATE_TABLE", field="SMF_RUNSTATE_TABLE")
         return DynamoRunState(table)
+    if kind == "table":
+        return TableRunState(table, connection=env.get("SMF_RUNSTATE_CONNECTION") or None)
     if kind == "firestore":
         return FirestoreRunState.from_table(table or "smf-runs", env)
     raise RunStateError(
-        f"SMF_RUNSTATE must be dynamodb, firestore, sqlite or memory, not {kind!r}", field="SMF_RUNSTATE"
+        f"SMF_RUNSTATE must be dynamodb, firestore, table, sqlite or memory, not {kind!r}",
+        field="SMF_RUNSTATE",
     )
 
 

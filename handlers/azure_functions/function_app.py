@@ -73,19 +73,24 @@ def webhook(req: func.HttpRequest, jobs: func.Out[str]) -> func.HttpResponse:
     return _json(outcome.status, outcome.body)
 
 
+def _run(message: Any, items: func.Out[list[str]] | None) -> Any:
+    """Run one message; a large run's work items (core/fanout.py) go to the queue binding,
+    which the host writes when the function returns."""
+    from core import entrypoint, intake
+
+    queued: list[str] = []
+    send = (lambda m: queued.append(m) or {"queue": QUEUE_NAME}) if items is not None else None
+    outcome = entrypoint.run_message(message, default_path=CONFIG, context=intake.RunContext(enqueue=send))
+    if queued and items is not None:
+        items.set(queued)
+    return outcome
+
+
 @app.function_name("sync_worker")
 @app.queue_trigger(arg_name="msg", queue_name=QUEUE_NAME, connection=QUEUE_CONNECTION)
 @app.queue_output(arg_name="items", queue_name=QUEUE_NAME, connection=QUEUE_CONNECTION)
 def sync_worker(msg: func.QueueMessage, items: func.Out[list[str]] | None = None) -> None:
-    from core import entrypoint, intake
-
-    queued: list[str] = []  # a large run's work items (core/fanout.py), written when we return
-    send = (lambda m: queued.append(m) or {"queue": QUEUE_NAME}) if items is not None else None
-    outcome = entrypoint.run_message(
-        msg.get_body(), default_path=CONFIG, context=intake.RunContext(enqueue=send)
-    )
-    if queued and items is not None:
-        items.set(queued)
+    outcome = _run(msg.get_body(), items)
     _log("sync_worker", outcome)
     if outcome.status >= 500:
         # The Functions host retries the message (maxDequeueCount in host.json, then poison).
@@ -94,8 +99,7 @@ def sync_worker(msg: func.QueueMessage, items: func.Out[list[str]] | None = None
 
 @app.function_name("resync")
 @app.timer_trigger(arg_name="timer", schedule="%SMF_RESYNC_SCHEDULE%", run_on_startup=False, use_monitor=True)
-def resync_timer(timer: func.TimerRequest) -> None:
-    from core import entrypoint
-
-    outcome = entrypoint.run_message({"kind": "resync", "drift": True}, default_path=CONFIG)
+@app.queue_output(arg_name="items", queue_name=QUEUE_NAME, connection=QUEUE_CONNECTION)
+def resync_timer(timer: func.TimerRequest, items: func.Out[list[str]] | None = None) -> None:
+    outcome = _run({"kind": "resync", "drift": True}, items)  # a large one fans out on the queue
     _log("resync", outcome, past_due=timer.past_due, schedule=os.environ.get("SMF_RESYNC_SCHEDULE"))

@@ -24,6 +24,7 @@ locals {
   }
   webhook_route = "webhook"
   queue_name    = "smf-sync"
+  runs_table    = "smfruns" # core/runstate.py TableRunState: one entity per fanned-out run
   storage_name  = substr(replace(lower("${var.name}sa"), "/[^a-z0-9]/", ""), 0, 24)
   kv_uri        = trimsuffix(var.key_vault_uri, "/")
 }
@@ -87,6 +88,15 @@ resource "azurerm_storage_queue" "sync" {
   storage_account_name = azurerm_storage_account.host.name
 }
 
+# Fanned-out runs' records (core/runstate.py): the last work item of a run learns it was last,
+# so the run reports one outcome. Table Storage has no TTL; a record is one small entity per
+# run and carries `expires` for a cleanup query (docs/azure.md "Fan-out").
+resource "azurerm_storage_table" "runs" {
+  #checkov:skip=CKV2_AZURE_20:table read logging (classic Storage Analytics) is deprecated, and the records hold counts and names, never a value; the app logs each run to Application Insights
+  name                 = local.runs_table
+  storage_account_name = azurerm_storage_account.host.name
+}
+
 resource "azurerm_service_plan" "flex" {
   #checkov:skip=CKV_AZURE_225:Flex Consumption (FC1) has no zone-redundancy switch on the plan; instances scale from zero
   #checkov:skip=CKV_AZURE_212:Flex Consumption scales per event; a minimum instance count would bill an idle app
@@ -109,8 +119,13 @@ resource "azurerm_function_app_flex_consumption" "app" {
   storage_authentication_type = "StorageAccountConnectionString"
   storage_access_key          = azurerm_storage_account.host.primary_access_key
 
-  runtime_name           = "python"
-  runtime_version        = "3.11"
+  runtime_name    = "python"
+  runtime_version = "3.11"
+  # The worker concurrency cap: host.json takes one queue message at a time per instance
+  # (batchSize 1, newBatchThreshold 0), so at most maximum_instance_count work items run at
+  # once. Quotas assumed (docs/azure.md "Fan-out"): Key Vault's 4,000 secret transactions per
+  # 10 s per vault, and App Configuration Standard's 30,000 requests per hour, the binding
+  # one, which SMF_FANOUT_WRITE_RATE below encodes; the SDKs retry a 429 after Retry-After.
   maximum_instance_count = var.maximum_instance_count
   instance_memory_in_mb  = var.instance_memory_in_mb
   https_only             = true
@@ -131,6 +146,14 @@ resource "azurerm_function_app_flex_consumption" "app" {
     WEBHOOK_SECRET           = "@Microsoft.KeyVault(SecretUri=${local.kv_uri}/secrets/${var.webhook_secret_name})"
     SMF_FINGERPRINT_KEY_NAME = var.fingerprint_key_name
     GIT_CACHE_DIR            = "/tmp/smf-git-cache"
+    # A large run fans out as work items on the smf-sync queue, its record in the runs table
+    # (managed identity, "Storage Table Data Contributor" on that table only).
+    SMF_RUNSTATE       = "table"
+    SMF_RUNSTATE_TABLE = "${azurerm_storage_account.host.primary_table_endpoint}${azurerm_storage_table.runs.name}"
+    # An item's budget leaves 3 minutes of host.json's 10-minute functionTimeout for its last
+    # service and the finish; writes are estimated at App Configuration's quota (8/s).
+    SMF_FANOUT_ITEM_SECONDS = "420"
+    SMF_FANOUT_WRITE_RATE   = "8"
   }
 
   tags = var.tags
@@ -139,6 +162,13 @@ resource "azurerm_function_app_flex_consumption" "app" {
 resource "azurerm_role_assignment" "key_vault_secrets_officer" {
   scope                = var.key_vault_id
   role_definition_name = "Key Vault Secrets Officer"
+  principal_id         = azurerm_function_app_flex_consumption.app.identity[0].principal_id
+  principal_type       = "ServicePrincipal"
+}
+
+resource "azurerm_role_assignment" "run_table_data_contributor" {
+  scope                = "${azurerm_storage_account.host.id}/tableServices/default/tables/${azurerm_storage_table.runs.name}"
+  role_definition_name = "Storage Table Data Contributor"
   principal_id         = azurerm_function_app_flex_consumption.app.identity[0].principal_id
   principal_type       = "ServicePrincipal"
 }

@@ -68,7 +68,7 @@ variable "webhook_mode" {
 }
 
 variable "maximum_instance_count" {
-  description = "Flex Consumption scale-out limit."
+  description = "Flex Consumption scale-out limit, and so the cap on concurrent fan-out work items (one queue message per instance, host.json)."
   type        = number
   default     = 10
 }

@@ -361,7 +361,7 @@ def test_function_app_declares_its_triggers() -> None:
     bindings = {name: {b.type for b in f.get_bindings()} for name, f in functions.items()}
     assert bindings["webhook"] == {"httpTrigger", "http", "queue"}
     assert bindings["sync_worker"] == {"queueTrigger", "queue"}  # queue: a fanned-out run's work items
-    assert bindings["resync"] == {"timerTrigger"}
+    assert bindings["resync"] == {"timerTrigger", "queue"}  # queue: a large resync's work items
     host = json.loads((APP_DIR / "host.json").read_text())
     assert host["version"] == "2.0" and "extensionBundle" in host
 

@@ -1,5 +1,6 @@
 """infra/azure: the Terraform parses (python-hcl2), names function entry points, a route and
-a queue that exist in the Functions app, grants exactly the two roles the stores need, and
+a queue that exist in the Functions app, grants exactly the two roles the stores need and the
+one the fan-out run table needs, and
 handlers/azure_functions/build.sh produces a package that imports on its own."""
 
 from __future__ import annotations
@@ -83,12 +84,16 @@ def test_function_app_settings_match_the_code(tf: dict[str, Any], declared: dict
     assert "SMF_AZURE_TEST" not in text and "AZURE_APPCONFIG_CONNECTION_STRING" not in text
 
 
-def test_exactly_the_two_roles(tf: dict[str, Any]) -> None:
+def test_exactly_the_three_roles(tf: dict[str, Any]) -> None:
     roles = tf["resource"]["azurerm_role_assignment"]
     got = {(r["role_definition_name"], r["scope"]) for r in roles.values()}
+    table = (
+        "${azurerm_storage_account.host.id}/tableServices/default/tables/${azurerm_storage_table.runs.name}"
+    )
     assert got == {
         ("Key Vault Secrets Officer", "${var.key_vault_id}"),
         ("App Configuration Data Owner", "${var.app_configuration_id}"),
+        ("Storage Table Data Contributor", table),  # the run table only, not the account
     }
     for r in roles.values():
         assert r["principal_id"] == "${azurerm_function_app_flex_consumption.app.identity[0].principal_id}"
@@ -96,6 +101,7 @@ def test_exactly_the_two_roles(tf: dict[str, Any]) -> None:
         "azurerm_storage_account",
         "azurerm_storage_container",
         "azurerm_storage_queue",
+        "azurerm_storage_table",  # fanned-out runs' records
         "azurerm_service_plan",
         "azurerm_function_app_flex_consumption",
         "azurerm_role_assignment",
@@ -104,6 +110,27 @@ def test_exactly_the_two_roles(tf: dict[str, Any]) -> None:
         "azurerm_monitor_scheduled_query_rules_alert_v2",  # the example sync alert (no role)
     }
     assert tf["resource"]["azurerm_service_plan"]["flex"]["sku_name"] == "FC1"
+
+
+def test_fan_out_settings_name_the_run_table(tf: dict[str, Any]) -> None:
+    from core import fanout, runstate
+
+    settings = tf["resource"]["azurerm_function_app_flex_consumption"]["app"]["app_settings"]
+    assert settings["SMF_RUNSTATE"] == "table"
+    assert settings["SMF_RUNSTATE_TABLE"] == (
+        "${azurerm_storage_account.host.primary_table_endpoint}${azurerm_storage_table.runs.name}"
+    )
+    assert tf["resource"]["azurerm_storage_table"]["runs"]["name"] == "${local.runs_table}"
+    # What the settings become once Terraform fills them in, read as the app reads them.
+    deployed = {**settings, "FUNCTIONS_WORKER_RUNTIME": "python",
+                "SMF_RUNSTATE_TABLE": f"https://acmesmfsa.table.core.windows.net/{tf['locals']['runs_table']}"}  # fmt: skip
+    state = runstate.from_env(deployed)
+    assert isinstance(state, runstate.TableRunState) and state._client is None
+    policy = fanout.FanoutPolicy.from_env(deployed)
+    host = json.loads((APP_DIR / "host.json").read_text())
+    timeout = sum(int(x) * m for x, m in zip(host["functionTimeout"].split(":"), (3600, 60, 1), strict=True))
+    assert policy.item_seconds == timeout - 180 and policy.write_rate == 8
+    assert host["extensions"]["queues"]["batchSize"] == 1  # one item per instance: the cap holds
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform not installed")

@@ -1,4 +1,4 @@
-"""Fan-out fixtures: moto (the AWS tests' server and environment), a store wrapper that
+"""Fan-out fixtures: moto (the AWS tests' server and environment), Azurite (Table Storage), a store wrapper that
 drives each worker's clock by the writes it makes and injects failures, and repo helpers."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from core.errors import StoreError
 from core.stores import open_store
 from tests.aws.conftest import aws_env, moto_url, sm, ssm  # noqa: F401 - fixtures reused here
 from tests.fanout.sqs_platform import Killed
+from tests.support.azurite import azurite_tables, run_table  # noqa: F401 - fixtures reused here
 
 #: Simulated seconds one store write takes (the worker's clock advances by this per write).
 WRITE_SECONDS = 1.0

@@ -1,9 +1,10 @@
 """The three cloud handlers fan a large run out the same way, in-process: the queued resync
 becomes work items in the same format (signed ``work`` messages), each cloud's worker runs
 them and queues nothing else, and the run's one outcome (after-sync, once) is the same on
-every cloud. The run state is the in-process one (SMF_RUNSTATE=memory), and once more for GCP
-the Firestore one against the wire fake (SMF_RUNSTATE=firestore, FIRESTORE_EMULATOR_HOST);
-the stores are the embedded local store, one per cloud."""
+every cloud. The run state is the in-process one (SMF_RUNSTATE=memory), and once more each
+cloud's own table: for GCP Firestore against the wire fake (SMF_RUNSTATE=firestore,
+FIRESTORE_EMULATOR_HOST), for Azure Table Storage on Azurite, started from the timer (the
+scheduled resync fans out too). The stores are the embedded local store, one per cloud."""
 
 from __future__ import annotations
 
@@ -83,6 +84,23 @@ class AzureWorker:
         return list(items.value or [])
 
 
+class AzureTimerWorker(AzureWorker):
+    """The scheduled resync comes from the timer, not the queue; the rest is the worker's."""
+
+    name = "azure-timer"
+
+    def work(self, message: str) -> list[str]:
+        if json.loads(message)["kind"] != "resync":
+            return super().work(message)
+        from azure.functions.timer import TimerRequest
+
+        from tests.azure.test_function_app import Out
+
+        items = Out()
+        self.mod.resync_timer.build().get_user_function()(TimerRequest(past_due=False), items)
+        return list(items.value or [])
+
+
 @pytest.mark.parametrize("driver", [AwsWorker, GcpWorker, AzureWorker], ids=lambda d: d.name)
 def test_each_cloud_fans_a_large_run_out_into_the_same_work_items(
     make_repo, monkeypatch, tmp_path, driver
@@ -101,6 +119,20 @@ def test_gcp_fans_out_with_the_firestore_run_state(make_repo, monkeypatch, tmp_p
         record = json.loads(doc["fields"]["doc"]["stringValue"])
         assert record["finished"] and record["pending"] == [] and record["done"] == 3
         assert {m for m, _, _ in fake.requests} == {"GET", "PATCH"}
+
+
+def test_azure_fans_out_from_the_timer_with_the_table_run_state(
+    make_repo, monkeypatch, tmp_path, run_table
+) -> None:  # type: ignore[no-untyped-def]
+    from azure.data.tables import TableClient
+
+    name, conn = run_table
+    env = {"SMF_RUNSTATE": "table", "SMF_RUNSTATE_TABLE": name, "SMF_RUNSTATE_CONNECTION": conn}
+    fan_out_once(make_repo, monkeypatch, tmp_path, AzureTimerWorker, env)
+    (entity,) = TableClient.from_connection_string(conn, table_name=name).list_entities()
+    record = json.loads(entity["doc"])
+    assert record["finished"] and record["pending"] == [] and record["done"] == 3
+    assert record["kind"] == "resync"
 
 
 def fan_out_once(make_repo, monkeypatch, tmp_path, driver, state_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
