@@ -479,25 +479,29 @@ class TableRunState(RunState):
         try:
             return getattr(client, op)(*args, **kw)
         except Exception as exc:  # noqa: BLE001 - azure-core's errors, named by code, never the entity
-            status = getattr(exc, "status_code", None) or getattr(
-                getattr(exc, "response", None), "status_code", None
-            )
+            response = getattr(exc, "response", None)
+            status = getattr(exc, "status_code", None) or getattr(response, "status_code", None)
             code = getattr(exc, "error_code", None)
             code = getattr(code, "value", code)  # TableErrorCode is a str enum
             kind = type(exc).__name__
-            if op != "get_entity" and (
-                kind in ("ResourceExistsError", "ResourceModifiedError") or status in (409, 412)
-            ):
+            # The entity is missing (TableNotFound is an error: the deploy made the table).
+            missing = (kind == "ResourceNotFoundError" or status == 404) and (
+                code or "ResourceNotFound"
+            ) == "ResourceNotFound"
+            if op == "get_entity" and missing:
+                return None
+            if op != "get_entity" and (kind in ("ResourceExistsError", "ResourceModifiedError")
+                                       or status in (409, 412) or (op == "update_entity" and missing)):  # fmt: skip
                 return False
-            if kind == "ResourceNotFoundError" or status == 404:
-                if op == "get_entity" and str(code or "ResourceNotFound") == "ResourceNotFound":
-                    return None  # no record yet (TableNotFound is an error: the deploy made the table)
-                if op == "update_entity" and str(code or "ResourceNotFound") == "ResourceNotFound":
-                    return False
             what = str(code) if code else (f"HTTP {status}" if status else kind)
         raise RunStateError(
             f"Table Storage {op} on the run table failed ({what})", field="SMF_RUNSTATE_TABLE"
         )
+
+    @staticmethod
+    def _part(i: int) -> str:
+        """The property holding the i-th part of the record's JSON."""
+        return "doc" if i == 0 else f"doc{i}"
 
     def _read(self, run_id: str) -> tuple[dict[str, Any] | None, Any]:
         entity = self._call("get_entity", partition_key=self._key(run_id), row_key=self.ROW)
@@ -505,7 +509,7 @@ class TableRunState(RunState):
             return None, None
         try:
             parts = int(entity.get("parts") or 1)
-            text = "".join(str(entity["doc" if i == 0 else f"doc{i}"]) for i in range(parts))
+            text = "".join(str(entity[self._part(i)]) for i in range(parts))
             return json.loads(text), entity.metadata["etag"]
         except (ValueError, KeyError, TypeError, AttributeError):
             raise RunStateError("Table Storage get_entity on the run table returned no run record",
@@ -523,7 +527,7 @@ class TableRunState(RunState):
         entity: dict[str, Any] = {"PartitionKey": self._key(run_id), "RowKey": self.ROW, "parts": len(chunks),
                                   "expires": datetime.fromtimestamp(int(doc.get("expires") or 0), UTC)}  # fmt: skip
         for i, chunk in enumerate(chunks):
-            entity["doc" if i == 0 else f"doc{i}"] = chunk
+            entity[self._part(i)] = chunk
         if version is None:
             return self._call("create_entity", entity, retry_total=0) is not False
         from azure.core import MatchConditions

@@ -44,6 +44,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 from google.cloud.parametermanager_v1 import types as pm
 
+from tests.fakes._loopback import read_body, send_json
+
 MAX_PAYLOAD = 1024 * 1024
 MAX_REFS = 15
 MAX_LABELS = 64
@@ -88,17 +90,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing --------------------------------------------------------------------------
     def _body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = read_body(self)
         return json.loads(raw) if raw else {}
 
     def _send(self, code: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, code, payload)
 
     def _dispatch(self) -> None:
         url = urlsplit(self.path)

@@ -4,7 +4,6 @@ state's rules, exactly one finisher among racing writers, a lost race in both an
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from core import runstate
 from core.runstate import FirestoreRunState, RunStateError
 from tests.fakes.gcp_firestore import FirestoreFake
+from tests.support.runstate_race import racing_finishes
 
 RUN = "0123456789abcdef0123"
 
@@ -69,24 +69,9 @@ def test_create_only_once(fake: FirestoreFake) -> None:
 
 def test_exactly_one_of_many_racing_finishers_gets_the_run(fake: FirestoreFake) -> None:
     items = [str(i) for i in range(12)]
-    state(fake).start(RUN, items, {})
-    barrier = threading.Barrier(len(items))
-    finals: list[object] = []
-
-    def worker(item: str) -> None:
-        st = state(fake)
-        barrier.wait()
-        got = st.finish(RUN, item, {"summary": {"update": 1}})
-        if got is not None:
-            finals.append(got)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in items]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    finals = racing_finishes(lambda: state(fake), RUN, items, {"summary": {"update": 1}})
     assert len(finals) == 1
-    assert finals[0]["done"] == len(items) and finals[0]["summary"] == {"update": len(items)}  # type: ignore[index]
+    assert finals[0]["done"] == len(items) and finals[0]["summary"] == {"update": len(items)}
 
 
 def test_errors_name_the_field_never_the_record(fake: FirestoreFake) -> None:

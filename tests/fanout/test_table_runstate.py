@@ -6,7 +6,6 @@ on update), a stub client gives each plausible answer."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from azure.core.exceptions import HttpResponseError, ResourceModifiedError, Reso
 
 from core import runstate
 from core.runstate import RunStateError, TableRunState
+from tests.support.runstate_race import racing_finishes
 
 
 @pytest.fixture
@@ -42,21 +42,7 @@ def test_start_pending_handoff_finish(state: TableRunState) -> None:
 
 def test_exactly_one_finisher_under_racing_threads(state: TableRunState) -> None:
     items = [str(i) for i in range(16)]
-    state.start("race", items, {})
-    finals: list[dict] = []
-    go = threading.Barrier(len(items))
-
-    def work(item: str) -> None:
-        go.wait()
-        final = state.finish("race", item, {"summary": {"create": 1}})
-        if final is not None:
-            finals.append(final)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in items]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    finals = racing_finishes(lambda: state, "race", items, {"summary": {"create": 1}})
     assert len(finals) == 1
     assert finals[0]["summary"] == {"create": 16} and finals[0]["done"] == 16 and not finals[0]["pending"]
 

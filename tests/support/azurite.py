@@ -16,6 +16,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -24,7 +25,7 @@ ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _missing(why: str) -> None:
+def _missing(why: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(f"{why}: ./dev test installs it from package-lock.json")
     pytest.skip(f"{why}: run ./dev test (it installs it once into a cache)")
@@ -35,7 +36,6 @@ def executable() -> str:
         if path and os.access(path, os.X_OK):
             return path
     _missing("azurite-table (the Table Storage emulator) is not installed")
-    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="session")
