@@ -20,8 +20,8 @@ fields, defaults and cross-field rules (`core.options`), checked here at load.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -675,14 +675,15 @@ def _clean_path(p: str | None) -> str | None:
     return p.strip().strip("/") if p is not None else None
 
 
-def load_config_file(path: str | Path) -> list[SecretManagerConfig]:
-    p = Path(path)
+def load_config_file(path: str | os.PathLike[str]) -> list[SecretManagerConfig]:
     try:
-        data = p.read_bytes()
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", path=str(path)) from None
     if len(data) > MAX_FILE_BYTES:
-        raise ConfigError(f"config is {len(data)} bytes; the limit is {MAX_FILE_BYTES}", path=str(path))
+        # Read at most one byte past the limit: a huge file is refused without loading it.
+        raise ConfigError(f"config is larger than the limit of {MAX_FILE_BYTES} bytes", path=str(path))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import SourceError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class SourceTree(ABC):
@@ -66,6 +69,8 @@ class LocalDirSource(SourceTree):
     """A directory on disk (a working copy, or the examples/ repo of the quick start)."""
 
     def __init__(self, root: str | os.PathLike[str], commit: str | None = None) -> None:
+        from pathlib import Path  # here, not at import: a Git fetch never loads pathlib
+
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise SourceError(f"source directory does not exist: {root}")
@@ -85,7 +90,7 @@ class LocalDirSource(SourceTree):
         out: list[str] = []
         for dirpath, dirnames, _ in os.walk(start):
             dirnames[:] = sorted(d for d in dirnames if d != ".git")
-            rel = Path(dirpath).relative_to(self.root).as_posix()
+            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
             out.append("" if rel == "." else rel)
         return out
 

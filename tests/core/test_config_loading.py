@@ -89,6 +89,23 @@ def test_invalid_utf8_config_file(tmp_path: Path) -> None:
     assert info.value.line == 12 and info.value.path == str(p)
 
 
+def test_oversized_config_file_is_refused_without_loading_it(tmp_path: Path) -> None:
+    from core.parsers.limits import MAX_FILE_BYTES
+
+    p = tmp_path / "c.yaml"
+    p.write_bytes(GOOD.encode() + b"#" * MAX_FILE_BYTES)
+    with pytest.raises(ConfigError, match=f"larger than the limit of {MAX_FILE_BYTES} bytes") as info:
+        load_config_file(p)
+    assert info.value.path == str(p)
+
+
+def test_missing_config_file_names_it(tmp_path: Path) -> None:
+    p = tmp_path / "absent.yaml"
+    with pytest.raises(ConfigError, match="cannot read config") as info:
+        load_config_file(str(p))
+    assert info.value.path == str(p)
+
+
 def test_merge_keys_in_a_config_are_not_duplicates() -> None:
     text = GOOD.replace(
         "  secrets:\n    environment: dev\n", "  secrets:\n    <<: {environment: dev}\n    prefix: p\n"

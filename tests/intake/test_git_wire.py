@@ -175,7 +175,7 @@ def test_errors_name_the_url_not_the_credentials(git_server, make_repo):
 
 def test_cold_fetch_and_read_imports_neither_dulwich_nor_openssl(make_repo):
     """What a cold process pays for: the partial fetch, discovery and reads of a git://
-    source load no dulwich, no hashlib (OpenSSL) and no logging package."""
+    source load no dulwich, no hashlib (OpenSSL), no logging package and no pathlib."""
     import sys
 
     repo = make_repo({"services/a/deployment-configuration/profiles/prod/application.properties": "k=v\n"})
@@ -189,7 +189,7 @@ src = fetch_commit({repo.url!r}, "main")
 paths = [p for svc in discover(cfg, src) for p in svc.files]
 src.prefetch(paths)
 assert [src.read(p) for p in paths] == [b"k=v\\n"], paths
-print(sorted(m for m in sys.modules if m.split(".")[0] in ("dulwich", "hashlib", "_hashlib", "logging")))
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("dulwich", "hashlib", "_hashlib", "logging", "pathlib")))
 """
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True)
