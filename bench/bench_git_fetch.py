@@ -1,7 +1,8 @@
-"""Fetch one commit and read the files a SecretManagerConfig selects: ours (dulwich partial
-fetch: commit + trees, discovery on the trees, then the selected blobs by id in one request)
-against the git CLI doing the same work (`git clone --depth 1 --no-checkout`, then reading
-the same files with `git cat-file --batch`), from the same `git daemon`, in one run.
+"""Fetch one commit and read the files a SecretManagerConfig selects: ours (a partial fetch
+over protocol v2 by core/git_wire.py: commit + trees, discovery on the trees, then the
+selected blobs by id in one request) against the git CLI doing the same work (`git clone
+--depth 1 --no-checkout`, then reading the same files with `git cat-file --batch`), from the
+same `git daemon`, in one run.
 
     .venv/bin/python bench/bench_git_fetch.py [--files 2000,20000,100000] [--runs 5]
                                               [--write-doc docs/benchmarks.md]
@@ -13,7 +14,9 @@ peak RSS:
   ``sh -c 'git clone --depth 1 --no-checkout … && git cat-file --batch < paths'``, and the
   partial-clone variant ``git clone --filter=blob:none`` + ``git ls-tree`` + one batched
   ``git fetch`` of the blob ids + ``git cat-file --batch`` (what git itself does when it
-  prefetches the blobs a command needs).
+  prefetches the blobs a command needs). Memory: each side's largest single process (GNU
+  time), and, sampled, all its live processes together with shared pages counted once; the
+  floor rows say what an interpreter with PyYAML and socket costs before any of our code.
 * in-process, cold: a warm Python process calling our fetch, against the same process
   calling the git commands with `subprocess` (imports are not counted for either).
 * in-process, warm (one push): a cache that holds the previous commit; one service's file
