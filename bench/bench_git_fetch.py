@@ -134,7 +134,7 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def _rss_kib(pid: int) -> tuple[int, int]:
+def _resident_kib(pid: int) -> tuple[int, int]:
     """(private KiB, file-backed KiB) resident: RssAnon + RssShmem, and RssFile."""
     fields: dict[str, int] = {}
     try:
@@ -164,7 +164,7 @@ def peak_total_rss_mib(argv: list[str], env: dict[str, str], *, count_root: bool
     rss = footprint = 0
     while proc.poll() is None:
         pids = _descendants(proc.pid) + ([proc.pid] if count_root else [])
-        sizes = [_rss_kib(p) for p in pids]
+        sizes = [_resident_kib(p) for p in pids]
         if sizes:
             rss = max(rss, sum(a + f for a, f in sizes))
             footprint = max(footprint, sum(a for a, _ in sizes) + max(f for _, f in sizes))
@@ -274,12 +274,11 @@ def bench_size(server, base: Path, n_files: int, runs: int) -> dict:  # noqa: AN
     floor = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import core.config, core.discover"
     bare_p = Series("floor of any Python fetcher: `python -c` importing yaml, socket, zlib only (no core)")
     typed_p = Series("the same + typing, dataclasses (what the typed config and store options are built on)")
+    floors = ((floor_p, floor), (bare_p, "import yaml, socket, zlib"),
+              (typed_p, "import yaml, socket, zlib, typing, dataclasses"))  # fmt: skip
     for i in range(runs):
-        floor_p.add(run_process([sys.executable, "-c", floor], env=env))
-        bare_p.add(run_process([sys.executable, "-c", "import yaml, socket, zlib"], env=env))
-        typed_p.add(
-            run_process([sys.executable, "-c", "import yaml, socket, zlib, typing, dataclasses"], env=env)
-        )
+        for series, code in floors:
+            series.add(run_process([sys.executable, "-c", code], env=env))
         out = ours_p.add(run_process([sys.executable, "-c", script], env=env)).stdout
         assert int(out.split()[0]) == expected, "ours read different bytes"
         for series, sh in ((git_p, GIT_SCRIPT), (gitf_p, GIT_FILTER_SCRIPT)):
@@ -300,6 +299,7 @@ def bench_size(server, base: Path, n_files: int, runs: int) -> dict:  # noqa: AN
         shutil.rmtree(dest)
     # Ours is one process: its exact peak (GNU time) is a floor for its sampled totals.
     totals["ours"] = {k: max(v, ours_p.rss_mib) for k, v in totals["ours"].items()}
+    totals["ratio"] = {k: totals["ours"][k] / totals["git"][k] for k in ("rss", "footprint")}
 
     ours_i = in_process(
         "ours",
@@ -397,9 +397,9 @@ def report(results: list[dict], runs: int, sizes: str, host: str) -> str:
             f"- whole processes, memory of all live processes together (sampled, untimed, 3 runs each), "
             f"shared pages counted once: ours {t['ours']['footprint']:.1f} MiB (one process) vs git "
             f"{t['git']['footprint']:.1f} MiB (clone + index-pack alive together), ours/git = "
-            f"**{t['ours']['footprint'] / t['git']['footprint']:.2f}×**; summing their RSS instead (git's "
+            f"**{t['ratio']['footprint']:.2f}×**; summing their RSS instead (git's "
             f"shared binary and library pages once per process): {t['ours']['rss']:.1f} vs "
-            f"{t['git']['rss']:.1f} MiB, {t['ours']['rss'] / t['git']['rss']:.2f}×.",
+            f"{t['git']['rss']:.1f} MiB, {t['ratio']['rss']:.2f}×.",
             verdict(ours_p, gitf_p, "whole processes: ours vs git's blob:none clone + batched blob fetch + cat-file"),
             verdict(*r["inproc"], "in-process: ours vs git subprocesses called from Python"),
             verdict(*r["warm"], "in-process warm push: ours (cache) vs `git fetch --depth 1` + cat-file"),
@@ -414,10 +414,10 @@ def targets(results: list[dict]) -> list[str]:
     """Issue #15's targets, checked against this run's figures (never hand-written)."""
     lines = ["### Against the targets of issue #15", ""]
     for r in results:
-        ours, git = r["process"][0], r["process"][1]
+        ours, git, _, floor, bare, typed = r["process"]
         ratio, mem = ours.median_ms / git.median_ms, ours.rss_mib / git.rss_mib
         t = r["totals"]
-        tot = t["ours"]["footprint"] / t["git"]["footprint"]
+        tot = t["ratio"]["footprint"]
         c = r["counts"]
         if r["files"] == 20_000:
             lines += [
@@ -427,19 +427,19 @@ def targets(results: list[dict]) -> list[str]:
                 f"**{'met' if ratio <= 1.0 else 'NOT met'}** ({ratio:.2f}×).",
                 f"- 20,000 files, peak RSS within 2× of git's largest single process: **{'met' if mem <= 2.0 else 'NOT met'}** "
                 f"({ours.rss_mib:.1f} vs {git.rss_mib:.1f} MiB, {mem:.2f}×). The interpreter with the config and "
-                f"discovery modules alone, before any fetch, is {r['process'][3].rss_mib:.1f} MiB "
-                f"({r['process'][3].rss_mib / git.rss_mib:.2f}× git's); the fetch adds "
-                f"{ours.rss_mib - r['process'][3].rss_mib:.1f} MiB. The interpreter with PyYAML, socket and zlib "
-                f"and none of our code is {r['process'][4].rss_mib:.1f} MiB "
-                f"({r['process'][4].rss_mib / git.rss_mib:.2f}× git's); typing and dataclasses, which the typed "
-                f"config and store options are built on, add {r['process'][5].rss_mib - r['process'][4].rss_mib:.1f} MiB "
+                f"discovery modules alone, before any fetch, is {floor.rss_mib:.1f} MiB "
+                f"({floor.rss_mib / git.rss_mib:.2f}× git's); the fetch adds "
+                f"{ours.rss_mib - floor.rss_mib:.1f} MiB. The interpreter with PyYAML, socket and zlib "
+                f"and none of our code is {bare.rss_mib:.1f} MiB "
+                f"({bare.rss_mib / git.rss_mib:.2f}× git's); typing and dataclasses, which the typed "
+                f"config and store options are built on, add {typed.rss_mib - bare.rss_mib:.1f} MiB "
                 f"to it. So 2× git's would leave our own modules and the fetched trees "
-                f"{2 * git.rss_mib - r['process'][5].rss_mib:.1f} MiB; they take "
-                f"{ours.rss_mib - r['process'][5].rss_mib:.1f} MiB.",
+                f"{2 * git.rss_mib - typed.rss_mib:.1f} MiB; they take "
+                f"{ours.rss_mib - typed.rss_mib:.1f} MiB.",
                 f"- 20,000 files, peak memory within 2× of git's run (all its live processes together, shared pages "
                 f"counted once, sampled): **{'met' if tot <= 2.0 else 'NOT met'}** ({t['ours']['footprint']:.1f} vs "
                 f"{t['git']['footprint']:.1f} MiB, {tot:.2f}×). Summing RSS, which counts git's shared pages once per "
-                f"process, would give {t['ours']['rss'] / t['git']['rss']:.2f}×: not used for the verdict.",
+                f"process, would give {t['ratio']['rss']:.2f}×: not used for the verdict.",
             ]  # fmt: skip
         if r["files"] == 100_000:
             lines.append(f"- 100,000 files, faster than git's clone (whole processes): "
