@@ -56,7 +56,8 @@ from core.git_url import (  # noqa: F401 - re-exported: callers import them from
     redact_url,
     token_username,
 )
-from core.source import SourceTree
+from core.parsers.limits import MAX_FILE_BYTES
+from core.source import SourceTree, too_large
 
 
 def _log() -> Any:
@@ -248,14 +249,15 @@ class GitCommitSource(SourceTree):
         ids = [sha for sha in map(self._blob_id, paths) if sha is not None]
         self._f.fetch_blobs(ids)
 
-    def read(self, path: str) -> bytes:
+    def _read(self, path: str, limit: int) -> bytes:
         sha = self._blob_id(path)
         if sha is None:
-            path = path.strip("/")
             raise SourceError(f"cannot read {path}: no such file in commit {self.commit}", path=path)
         store = self._f.repo.object_store
-        if sha not in store:
+        if sha not in store and sha not in self._f.too_large:
             self._f.fetch_blobs([sha])
+        if sha in self._f.too_large:  # dropped as it arrived (core/git_wire.py PackReader)
+            raise too_large(path, self._f.too_large[sha])
         return store.get_raw(sha)[1]
 
     def is_dir(self, path: str) -> bool:
@@ -614,6 +616,8 @@ class _Fetcher:
         self.stats = {"fetches": 0, "objects": 0, "blobs": 0}
         #: Filters this server refused: later requests go without them (full fetch).
         self.refused_filters: set[bytes] = set()
+        #: Blobs over the file size limit, dropped as they arrived: id -> size.
+        self.too_large: dict[bytes, int] = {}
         self._url, self._username = url, username
         self.remote: Any = self._wire_remote(parts, username, token) or self._dulwich_remote()
         self.cache_path: str | None = None
@@ -638,7 +642,8 @@ class _Fetcher:
         else:
             username = token = None
         return WireRemote(parts.scheme, parts.hostname, port, parts.path or "/", timeout=HTTP_TIMEOUT,
-                          username=username, password=token)  # fmt: skip
+                          username=username, password=token, max_blob_bytes=MAX_FILE_BYTES,
+                          too_large=self.too_large)  # fmt: skip
 
     def _dulwich_remote(self) -> Any:
         from dulwich.client import LocalGitClient, get_transport_and_path
@@ -826,21 +831,30 @@ class _Fetcher:
         return self._fetch(self.repo, wants, what, depth=1, filter_spec=FILTER_BLOBS, **kw)
 
     def fetch_blobs(self, shas: Iterable[bytes]) -> None:
-        """Fetch the blobs not held yet, by id, in one request."""
-        store = self.repo.object_store
-        missing = [s for s in dict.fromkeys(shas) if s not in store]
+        """Fetch the blobs not held yet, by id, in one request. A blob over the size limit
+        is dropped as it arrives (`too_large`); one that came as a delta of a dropped blob
+        cannot be told apart, so the blobs still missing are asked for again one by one
+        (a pack of one object holds no delta)."""
+        store, too_large = self.repo.object_store, self.too_large
+        missing = [s for s in dict.fromkeys(shas) if s not in store and s not in too_large]
         if not missing:
             return
         with self._locked():
-            missing = [s for s in missing if s not in store]
+            missing = [s for s in missing if s not in store and s not in too_large]
             if not missing:
                 return
             before = self.stats["objects"]
-            # No haves: the server would otherwise leave out blobs of commits we hold.
-            self._fetch(self.repo, lambda refs, depth=None: list(missing), f"{len(missing)} file(s)",
-                        ref_prefix=[b"HEAD"], haves=False, filter_spec=None, need_refs=False)  # fmt: skip
+            batches = [missing]
+            while batches:
+                batch, dropped = batches.pop(), getattr(self.remote, "dropped", 0)
+                # No haves: the server would otherwise leave out blobs of commits we hold.
+                self._fetch(self.repo, lambda refs, depth=None, batch=batch: list(batch), f"{len(batch)} file(s)",
+                            ref_prefix=[b"HEAD"], haves=False, filter_spec=None, need_refs=False)  # fmt: skip
+                left = [s for s in batch if s not in store and s not in too_large]
+                if left and len(batch) > 1 and getattr(self.remote, "dropped", 0) > dropped:
+                    batches += [[s] for s in left]
             self.stats["blobs"] += self.stats["objects"] - before
-            absent = sum(1 for s in missing if s not in store)
+            absent = sum(1 for s in missing if s not in store and s not in too_large)
         if absent:
             raise SourceError(f"cannot fetch {len(missing)} file(s) from {self.url}: "
                               f"the server did not send {absent} of them")  # fmt: skip

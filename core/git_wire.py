@@ -29,7 +29,14 @@ except ImportError:  # pragma: no cover - other interpreters
     from hashlib import sha1
 
 TYPE_NAMES = {1: b"commit", 2: b"tree", 3: b"blob", 4: b"tag"}
-_OFS_DELTA, _REF_DELTA = 6, 7
+_BLOB, _OFS_DELTA, _REF_DELTA = 3, 6, 7
+#: The largest object other than a blob a pack may carry (a tree of about a million
+#: entries), and the largest delta: a larger one, or a delta whose result would be larger,
+#: fails the fetch. Blobs have their own, smaller limit (`PackReader`'s `max_blob_bytes`).
+MAX_OBJECT_BYTES = 64 * 1024 * 1024
+#: Bytes inflated per call, so a zlib stream crafted to inflate without end is stopped at
+#: its header's size plus at most this much.
+_INFLATE_STEP = 1 << 20
 _AGENT = b"agent=secret-manager-functions\n"
 
 
@@ -281,11 +288,18 @@ def _read_caps(reader: _Reader, first: bytes | None = None) -> dict[bytes, bytes
 # --- the remote ------------------------------------------------------------------------
 class WireRemote:
     """`fetch(target, wants, ...)` in protocol v2, with the interface of core.git_fetch's
-    remotes. `target` is a `RawRepo` (objects kept raw) or a dulwich repository (the pack
-    is handed to its object store)."""
+    remotes. `target` is a `RawRepo` (objects kept raw) or a dulwich repository (the
+    objects are added to its object store). Every pack is read by `PackReader`: blobs over
+    `max_blob_bytes` are dropped as they arrive and their ids and sizes put in
+    `too_large`, so no pack is ever held whole."""
 
     def __init__(self, scheme: str, host: str, port: int | None, path: str, *, timeout: float,
-                 username: str | None = None, password: str | None = None):  # fmt: skip
+                 username: str | None = None, password: str | None = None,
+                 max_blob_bytes: int | None = None, too_large: dict[bytes, int] | None = None):  # fmt: skip
+        self.max_blob_bytes = max_blob_bytes
+        self.too_large = too_large if too_large is not None else {}
+        #: Deltas dropped with their too-large blob, whose ids are unknown (`PackReader`).
+        self.dropped = 0
         if scheme == "git":
             self.conn: _Daemon | _Http = _Daemon(host, port, path, timeout)
         else:
@@ -335,8 +349,8 @@ class WireRemote:
         reader = self.conn.command(b"".join(body))
         new_shallow: set[bytes] = set()
         unshallow: set[bytes] = set()
-        raw = isinstance(target, RawRepo)
-        pack: PackReader | bytearray = PackReader(target.object_store.raw_or_none) if raw else bytearray()
+        store = target.object_store
+        pack = PackReader(_lookup_in(store), max_blob_bytes=self.max_blob_bytes)
         got_pack = False
         while True:
             header = reader.next()
@@ -344,7 +358,7 @@ class WireRemote:
                 break
             header = header.rstrip(b"\n")
             if header == b"packfile":
-                _read_sideband(reader, pack.feed if isinstance(pack, PackReader) else pack.extend)
+                _read_sideband(reader, pack.feed)
                 got_pack = True
                 break
             for line in reader.lines():  # acknowledgments, shallow-info, wanted-refs
@@ -352,15 +366,12 @@ class WireRemote:
                     kind, _, sha = line.partition(b" ")
                     (new_shallow if kind == b"shallow" else unshallow).add(sha)
         received = 0
-        if got_pack and isinstance(pack, PackReader):
-            target.object_store.add_raw(pack.finish())
+        if got_pack:
+            objects = pack.finish()
             received = pack.count or 0
-        elif got_pack and pack[:4] == b"PACK":
-            received = int.from_bytes(pack[8:12], "big")
-        if received and isinstance(pack, bytearray):  # a dulwich store takes the pack whole
-            import io
-
-            target.object_store.add_thin_pack(io.BytesIO(bytes(pack)).read, None)
+            _add_to(store, objects)
+            self.too_large.update(pack.too_large)
+            self.dropped += pack.dropped
         if new_shallow or unshallow:
             target.update_shallow(new_shallow, unshallow)
         return refs, received, honoured
@@ -381,6 +392,34 @@ def _read_sideband(reader: _Reader, sink: Callable[[memoryview], Any]) -> None:
             sink(memoryview(line)[1:])
         elif band == 3:
             raise WireError(line[1:].rstrip(b"\n").decode("utf-8", "replace"))
+
+
+def _lookup_in(store: Any) -> Callable[[bytes], tuple[int, bytes] | None]:
+    """A thin pack's delta bases from what `store` holds (a `RawStore` or dulwich's)."""
+    if isinstance(store, RawStore):
+        return store.raw_or_none
+
+    def lookup(sha: bytes) -> tuple[int, bytes] | None:
+        try:
+            return store.get_raw(sha)
+        except KeyError:
+            return None
+
+    return lookup
+
+
+def _add_to(store: Any, objects: dict[bytes, tuple[int, bytes]]) -> None:
+    """Keep received objects: raw in a `RawStore`, as one new pack in a dulwich store (the
+    warm cache on disk; written from the raw bytes, nothing parsed)."""
+    if isinstance(store, RawStore):
+        store.add_raw(objects)
+    elif objects:
+        from dulwich.pack import UnpackedObject
+
+        store.add_pack_data(len(objects), (
+            UnpackedObject(t, sha=bytes.fromhex(sha.decode()), decomp_len=len(raw), decomp_chunks=[raw])
+            for sha, (t, raw) in objects.items()
+        ))  # fmt: skip
 
 
 def _shallow_of(target: Any) -> set[bytes]:
@@ -418,16 +457,30 @@ def unpack(pack: bytes | bytearray, external: Callable[[bytes], tuple[int, bytes
 class PackReader:
     """A pack parsed while it arrives: `feed` the bytes as they come (objects are inflated
     as soon as they are complete, so the work overlaps the server's sending and the whole
-    pack is never held), `finish` for ``{hex id: (type number, raw bytes)}``."""
+    pack is never held), `finish` for ``{hex id: (type number, raw bytes)}``.
 
-    def __init__(self, external: Callable[[bytes], tuple[int, bytes] | None]):
+    Memory is bounded whatever the server sends. A blob whose header says it is larger than
+    `max_blob_bytes` is inflated only to learn its id, then dropped: `too_large` maps its id
+    to its size, so reading it fails that one file (and its service) instead of the run. A
+    delta whose result is such a blob, or whose base was dropped, is dropped as well and
+    counted in `dropped` (its id is unknown without applying it; asked for alone, the blob
+    comes whole). Any other object, or delta, larger than `MAX_OBJECT_BYTES`, and any object
+    that inflates past its header's size, fails the fetch."""
+
+    def __init__(self, external: Callable[[bytes], tuple[int, bytes] | None], *,
+                 max_blob_bytes: int | None = None):  # fmt: skip
         self._external = external
+        self._max_blob = max_blob_bytes
+        self.too_large: dict[bytes, int] = {}
+        self.dropped = 0
+        self._dropped_at: set[int] = set()  # pack offsets of dropped objects (delta bases)
         self._buf = bytearray()
         self._offset = 0  # pack offset of _buf[0]
         self._sha = sha1()  # noqa: S324 - the pack trailer is SHA-1
         self.count: int | None = None
         self._left = 0
-        # the object being inflated: [pack offset, type, size, delta base, decompressor, chunks, bytes fed]
+        # the object being inflated: [pack offset, type, size, delta base, decompressor,
+        # chunks, bytes fed, bytes inflated, hash of a blob being dropped (else None)]
         self._cur: list[Any] | None = None
         self._by_offset: dict[int, tuple[int, bytes]] = {}
         self._by_id: dict[bytes, tuple[int, bytes]] = {}
@@ -482,7 +535,7 @@ class PackReader:
                     if not fed:
                         break
                     try:
-                        cur[5].append(d.decompress(piece))
+                        self._inflate(cur, d, piece)
                     except zlib.error:
                         raise WireError("the received pack is damaged (an object does not inflate)") from None
                 if d.eof:
@@ -501,6 +554,23 @@ class PackReader:
         if pos:
             del buf[:pos]
             self._offset += pos
+
+    @staticmethod
+    def _inflate(cur: list[Any], d: Any, piece: memoryview) -> None:
+        """Inflate `piece` into the current object, a step at a time, stopping as soon as
+        the output passes the header's size (kept, or only hashed for a dropped blob)."""
+        out = d.decompress(piece, _INFLATE_STEP)
+        while True:
+            cur[7] += len(out)
+            if cur[7] > cur[2]:
+                raise WireError("the received pack is damaged (an object larger than its header says)")
+            if cur[8] is None:
+                cur[5].append(out)
+            else:
+                cur[8].update(out)
+            if d.eof or (not d.unconsumed_tail and len(out) < _INFLATE_STEP):
+                return
+            out = d.decompress(d.unconsumed_tail, _INFLATE_STEP)
 
     def _header(self, view: memoryview, pos: int) -> tuple[list[Any], int] | None:
         n = len(view)
@@ -538,13 +608,24 @@ class PackReader:
             pos += 20
         elif type_num not in TYPE_NAMES:
             raise WireError(f"the received pack is damaged (an object of unknown type {type_num})")
-        return [self._offset + start, type_num, size, base, zlib.decompressobj(), [], 0], pos
+        dropping = None
+        if base is None and type_num == _BLOB and self._max_blob is not None and size > self._max_blob:
+            dropping = sha1(b"blob %d\0" % size)  # noqa: S324 - Git object ids are SHA-1
+        elif size > MAX_OBJECT_BYTES:
+            raise WireError(
+                f"the received pack has an object of {size} bytes (the limit is {MAX_OBJECT_BYTES})"
+            )
+        return [self._offset + start, type_num, size, base, zlib.decompressobj(), [], 0, 0, dropping], pos
 
     def _done(self, cur: list[Any]) -> None:
-        start, type_num, size, base, _, chunks, _ = cur
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if len(data) != size:
+        start, type_num, size, base, _, chunks, _, inflated, dropping = cur
+        if inflated != size:
             raise WireError("the received pack is damaged (an object of the wrong size)")
+        if dropping is not None:
+            self.too_large[dropping.hexdigest().encode()] = size
+            self._dropped_at.add(start)
+            return
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if base is None:
             self._by_offset[start] = self._by_id[object_id(type_num, data)] = (type_num, data)
         else:
@@ -555,18 +636,33 @@ class PackReader:
         while pending:  # bases usually come first; a chain in another order takes more rounds
             waiting = []
             for start, ref, delta in pending:
+                if (ref in self._dropped_at) if isinstance(ref, int) else (ref in self.too_large):
+                    self._drop(start)  # based on a dropped blob: a blob itself
+                    continue
                 found = (
                     by_offset.get(ref) if isinstance(ref, int) else (by_id.get(ref) or self._external(ref))
                 )
                 if found is None:
                     waiting.append((start, ref, delta))
                     continue
+                size = delta_size(delta)
+                if found[0] == _BLOB and self._max_blob is not None and size > self._max_blob:
+                    self._drop(start)
+                    continue
+                if size > MAX_OBJECT_BYTES:
+                    raise WireError(
+                        f"the received pack has a delta to {size} bytes (the limit is {MAX_OBJECT_BYTES})"
+                    )
                 entry = (found[0], apply_delta(found[1], delta))
                 by_offset[start] = by_id[object_id(*entry)] = entry
             if len(waiting) == len(pending):
                 raise LookupError(f"{len(waiting)} delta(s) in the received pack have no base: not found")
             pending = waiting
         self._pending = []
+
+    def _drop(self, start: int) -> None:
+        self._dropped_at.add(start)
+        self.dropped += 1
 
 
 def _varint(delta: bytes, pos: int) -> tuple[int, int]:
@@ -580,8 +676,19 @@ def _varint(delta: bytes, pos: int) -> tuple[int, int]:
             return value, pos
 
 
+def delta_size(delta: bytes) -> int:
+    """The size of the object a delta makes (its header's second number)."""
+    try:
+        _, pos = _varint(delta, 0)
+        return _varint(delta, pos)[0]
+    except IndexError:
+        raise WireError("a delta in the received pack is truncated") from None
+
+
 def apply_delta(base: bytes, delta: bytes) -> bytes:
-    """Git's delta format: a copy-from-base / insert-literal instruction stream."""
+    """Git's delta format: a copy-from-base / insert-literal instruction stream. The output
+    never grows past the size the delta's header states (copies can repeat a base range
+    without end)."""
     src_size, pos = _varint(delta, 0)
     dst_size, pos = _varint(delta, pos)
     if src_size != len(base):
@@ -602,6 +709,8 @@ def apply_delta(base: bytes, delta: bytes) -> bytes:
                     length |= delta[pos] << (8 * i)
                     pos += 1
             out += base[offset : offset + (length or 0x10000)]
+            if len(out) > dst_size:
+                raise WireError("a delta in the received pack has the wrong size")
         elif op:
             out += delta[pos : pos + op]
             pos += op

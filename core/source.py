@@ -12,7 +12,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from core.errors import SourceError
+from core.errors import ParseError, SourceError, SyncError
+from core.parsers.limits import MAX_FILE_BYTES
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,9 +35,19 @@ class SourceTree(ABC):
     def list_files(self, directory: str) -> list[str]:
         """Names of the regular files directly inside `directory` (not recursive)."""
 
-    @abstractmethod
     def read(self, path: str) -> bytes:
-        """Bytes of one file. Raises SourceError when it is missing."""
+        """Bytes of one file. Raises SourceError when it is missing, ParseError when it is
+        larger than `MAX_FILE_BYTES` (a hostile or generated file fails its own service, and
+        is never held whole: each source reads at most one byte past the limit)."""
+        data = self._read(path.strip("/"), MAX_FILE_BYTES)
+        if len(data) > MAX_FILE_BYTES:
+            raise too_large(path.strip("/"), None)
+        return data
+
+    @abstractmethod
+    def _read(self, path: str, limit: int) -> bytes:
+        """At most `limit` + 1 bytes of the file `path` (more means "too large"); raises
+        SourceError when it is missing, or `too_large` when its size is known unread."""
 
     def is_dir(self, path: str) -> bool:
         return path.strip("/") in set(self.walk_dirs(_parent(path.strip("/"))))
@@ -59,6 +70,12 @@ class SourceTree(ABC):
         """Release what the source holds (a Git connection, a cache lock); a directory holds
         nothing. Callers close every source they opened, whatever its kind."""
         return None
+
+
+def too_large(path: str, size: int | None) -> ParseError:
+    """The error for a file over the limit, with its size when the source knows it."""
+    what = f"file is {size} bytes" if size is not None else "file is larger than the limit"
+    return ParseError(f"{what}; the limit is {MAX_FILE_BYTES} bytes", path=path)
 
 
 def _parent(path: str) -> str:
@@ -100,9 +117,13 @@ class LocalDirSource(SourceTree):
             return []
         return sorted(p.name for p in path.iterdir() if p.is_file())
 
-    def read(self, path: str) -> bytes:
+    def _read(self, path: str, limit: int) -> bytes:
         try:
-            return self._abs(path).read_bytes()
+            with open(self._abs(path), "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size > limit:
+                    raise too_large(path, size)
+                return fh.read(limit + 1)  # a file that grows while read is still caught
         except (FileNotFoundError, IsADirectoryError) as exc:
             raise SourceError(f"cannot read {path}: {exc.strerror}", path=path) from None
 
@@ -115,6 +136,6 @@ class LocalDirSource(SourceTree):
 
         try:
             data = self.read(path)
-        except SourceError:
+        except SyncError:  # missing or too large: no content id
             return None
         return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()

@@ -20,7 +20,7 @@ from core.discover import ServiceFiles, discover
 from core.errors import DecryptError, ParseError, SyncError
 from core.fingerprint import fingerprint, resolve_key
 from core.model import DesiredEntry, ListQuery
-from core.parsers import decode_file, limits, parse_file
+from core.parsers import decode_file, parse_file
 from core.plan import check_drift, plan_store
 from core.report import Change, Report
 from core.route import RoutedItem, is_secret_file, route, secret_store
@@ -32,9 +32,6 @@ if TYPE_CHECKING:
     from core.stores.base import Store
 
 log = logging.getLogger("smf.sync")
-
-#: Larger files are refused (Flux caps encrypted files at 5 MiB too); see core/parsers/limits.py.
-MAX_FILE_BYTES = limits.MAX_FILE_BYTES
 
 StoreFactory = Callable[[str, SecretManagerConfig], "Store"]
 
@@ -407,9 +404,7 @@ def _read_file(
 ) -> list[RoutedItem]:
     from core import sops
 
-    data = source.read(path)
-    if len(data) > MAX_FILE_BYTES:
-        raise ParseError(f"file is {len(data)} bytes; the limit is {MAX_FILE_BYTES}", path=path)
+    data = source.read(path)  # a file over the size limit is a ParseError there
     fmt = sops.detect_format(path)
     # A file with any ENC[...] value or any sops metadata is decrypted or fails; it is never
     # read as plaintext, whatever requireEncrypted says (stripped metadata must not turn
@@ -457,9 +452,7 @@ def _decrypted(
     """A file a kustomization names, decrypted when SOPS-encrypted (never read as plaintext)."""
     from core import sops
 
-    data = source.read(path)
-    if len(data) > MAX_FILE_BYTES:
-        raise ParseError(f"file is {len(data)} bytes; the limit is {MAX_FILE_BYTES}", path=path)
+    data = source.read(path)  # a file over the size limit is a ParseError there
     fmt = sops.detect_format(path)
     if sops.looks_encrypted(data, fmt):
         return sops.decrypt(data, fmt, path=path, keyring=keyring(), strict=True)  # type: ignore[arg-type]

@@ -1,0 +1,211 @@
+"""A file over the size limit in a Git source fails its own service and is never held whole.
+
+The limit is `MAX_FILE_BYTES` (core/parsers/limits.py). A pack streams through
+`core.git_wire.PackReader`: a blob whose header says it is larger is inflated only to learn
+its id, then dropped, so the fetch's memory does not grow with it, on the cold path (raw
+objects in memory) and on the warm one (the cache on disk) alike. Crafted packs check the
+bounds that no well-behaved server would exercise: an object that inflates past its header,
+an oversized tree, a delta that copies without end.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tracemalloc
+import zlib
+from hashlib import sha1
+from pathlib import Path
+
+import pytest
+
+from core.config import parse_config_text
+from core.discover import discover
+from core.errors import ParseError
+from core.git_fetch import fetch_commit
+from core.git_wire import MAX_OBJECT_BYTES, PackReader, WireError, apply_delta
+from core.parsers.limits import MAX_FILE_BYTES
+from core.report import Report
+from core.stores.local import LocalConfigStore
+from core.sync import run
+from tests.support.two_services import ensure_local_store_key
+
+SVC = "services/{}/deployment-configuration/profiles/prod/application.properties"
+CONFIG = """
+apiVersion: secret-manager.microscaler.io/v1alpha1
+kind: SecretManagerConfig
+metadata: {name: big}
+spec:
+  sourceRef: {kind: Git, url: "URL", branch: main}
+  provider: {type: local, local: {path: "DB"}}
+  secrets: {environment: prod, basePath: services}
+  configs: {enabled: true}
+"""
+#: Just over the limit; lines a .properties parser would accept if it ever got them.
+BIG = b"".join(b"key.%07d=value\n" % i for i in range(MAX_FILE_BYTES // 18 + 1000))
+
+
+def _peak_while(fn) -> tuple[object, int]:  # noqa: ANN001
+    tracemalloc.start()
+    try:
+        out = fn()
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm-cache"])
+def test_oversized_blob_fails_its_file_and_is_never_held(make_repo, tmp_path, warm):
+    assert len(BIG) > MAX_FILE_BYTES
+    repo = make_repo({SVC.format("big"): BIG, SVC.format("ok"): "k=v\n"})
+    cfg = parse_config_text(CONFIG.replace("URL", repo.url), "c.yaml")[0]
+    src = fetch_commit(repo.url, "main", cache_dir=str(tmp_path / "cache") if warm else None)
+    paths = [p for svc in discover(cfg, src) for p in svc.files]
+    assert sorted(paths) == [SVC.format("big"), SVC.format("ok")]
+    _, peak = _peak_while(lambda: src.prefetch(paths))
+    assert peak < MAX_FILE_BYTES // 2  # held whole it would be more than the limit
+    blob = subprocess.run(["git", "-C", str(repo.path), "rev-parse", f"main:{SVC.format('big')}"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    assert src._f.too_large == {blob.encode(): len(BIG)}  # the id, checked as it streamed by
+    with pytest.raises(ParseError) as err:
+        src.read(SVC.format("big"))
+    assert err.value.path == SVC.format("big")
+    assert err.value.message == f"file is {len(BIG)} bytes; the limit is {MAX_FILE_BYTES} bytes"
+    assert src.read(SVC.format("ok")) == b"k=v\n"
+    fetches = src._f.stats["fetches"]
+    with pytest.raises(ParseError):
+        src.read(SVC.format("big"))  # known too large: not asked for again
+    assert src._f.stats["fetches"] == fetches
+    src.close()
+
+
+def test_delta_of_a_dropped_blob_is_asked_for_alone(make_repo):
+    """Two near-identical large files: the server sends one as a delta of the other, whose
+    base was dropped. The one left unknown is asked for alone, arrives whole, and is
+    reported too large like the first; a small file in the same request still reads."""
+    files = {SVC.format("a"): BIG, SVC.format("b"): BIG + b"extra=1\n", SVC.format("ok"): "k=v\n"}
+    repo = make_repo(files)
+    subprocess.run(["git", "-C", str(repo.path), "repack", "-q", "-a", "-d", "-f", "--window=10"], check=True)
+    src = fetch_commit(repo.url, "main")
+    src.prefetch(list(files))
+    assert src._f.remote.dropped >= 1  # the case under test is really there
+    assert sorted(src._f.too_large.values()) == [len(BIG), len(BIG) + 8]
+    for name in ("a", "b"):
+        with pytest.raises(ParseError, match="the limit is"):
+            src.read(SVC.format(name))
+    assert src.read(SVC.format("ok")) == b"k=v\n"
+    src.close()
+
+
+def test_sync_over_git_fails_only_the_service_with_the_oversized_file(make_repo, tmp_path):
+    ensure_local_store_key()
+    repo = make_repo({SVC.format("big"): BIG, SVC.format("ok"): "k=v\n"})
+    db = tmp_path / "store.db"
+    cfg = parse_config_text(CONFIG.replace("URL", repo.url).replace("DB", str(db)), "c.yaml")
+    with fetch_commit(repo.url, "main") as src:
+        report: Report = run(cfg, src, apply=True)
+    errors = [e for e in report.errors if e.get("service") == "big"]
+    assert [e["path"] for e in errors] == [SVC.format("big")] and "limit" in errors[0]["message"]
+    assert [e for e in report.errors if e.get("service") != "big"] == []
+    assert sorted(LocalConfigStore(str(db)).names()) == ["ok/prod/k"]
+
+
+# --- crafted packs ---------------------------------------------------------------------
+def _entry(type_num: int, size: int, zdata: bytes) -> bytes:
+    head = bytearray([(type_num << 4) | (size & 15)])
+    size >>= 4
+    while size:
+        head[-1] |= 0x80
+        head.append(size & 0x7F)
+        size >>= 7
+    return bytes(head) + zdata
+
+
+def _pack(*entries: bytes) -> bytes:
+    body = b"PACK" + (2).to_bytes(4, "big") + len(entries).to_bytes(4, "big") + b"".join(entries)
+    return body + sha1(body).digest()
+
+
+def test_object_inflating_past_its_header_is_stopped_early():
+    """A zlib stream crafted to inflate far past the size its header states: refused after
+    at most one inflate step past the header, not after inflating all of it (kept or
+    dropped alike)."""
+    bomb = zlib.compress(b"\0" * (64 * 1024 * 1024), 9)  # 64 MiB from about 64 KiB
+    for type_num, size in ((2, 100), (3, 10), (3, MAX_FILE_BYTES + 1)):
+        reader = PackReader(lambda sha: None, max_blob_bytes=MAX_FILE_BYTES)
+        tracemalloc.start()
+        try:
+            with pytest.raises(WireError, match="larger than its header says"):
+                reader.feed(_pack(_entry(type_num, size, bomb)))
+                reader.finish()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 4 * 1024 * 1024, (type_num, size)
+
+
+def test_oversized_tree_fails_the_fetch_before_its_data():
+    reader = PackReader(lambda sha: None, max_blob_bytes=MAX_FILE_BYTES)
+    with pytest.raises(WireError, match=f"object of {MAX_OBJECT_BYTES + 1} bytes"):
+        reader.feed(_pack(_entry(2, MAX_OBJECT_BYTES + 1, b"")))
+        reader.finish()
+
+
+def test_dropped_blob_id_and_size_match_git_and_small_blobs_are_kept():
+    big, small = b"x" * (MAX_FILE_BYTES + 1), b"small\n"
+    reader = PackReader(lambda sha: None, max_blob_bytes=MAX_FILE_BYTES)
+    reader.feed(_pack(_entry(3, len(big), zlib.compress(big)), _entry(3, len(small), zlib.compress(small))))
+    objects = reader.finish()
+    git_id = sha1(b"blob %d\0" % len(big) + big).hexdigest().encode()
+    assert reader.too_large == {git_id: len(big)} and git_id not in objects
+    assert list(objects.values()) == [(3, small)]
+
+
+def test_delta_to_an_oversized_blob_is_dropped_not_applied():
+    base = b"b" * 1000
+    # source 1000, target MAX_FILE_BYTES + 1 (varints), then one copy of the whole base
+    target = MAX_FILE_BYTES + 1
+    varint = bytearray()
+    n = target
+    while True:
+        varint.append((n & 0x7F) | (0x80 if n >> 7 else 0))
+        n >>= 7
+        if not n:
+            break
+    delta = bytes([0xE8, 0x07]) + bytes(varint) + bytes([0x90, 0xE8])  # copy 1000 bytes from 0
+    base_id = sha1(b"blob 1000\0" + base).digest()
+    reader = PackReader(lambda sha: None, max_blob_bytes=MAX_FILE_BYTES)
+    reader.feed(
+        _pack(
+            _entry(3, len(base), zlib.compress(base)), _entry(7, len(delta), base_id + zlib.compress(delta))
+        )
+    )
+    objects = reader.finish()
+    assert reader.dropped == 1 and list(objects.values()) == [(3, base)]
+
+
+def test_delta_copying_past_its_stated_size_is_stopped():
+    base = bytes(range(256)) * 512  # 128 KiB
+    # source 128 KiB, target 100 bytes, then copies of 64 KiB for ever
+    delta = bytes([0x80, 0x80, 0x08, 0x64]) + bytes([0x80]) * 1000
+    with pytest.raises(WireError, match="wrong size"):
+        apply_delta(base, delta)
+
+
+def test_local_directory_file_over_the_limit_is_refused_unread(tmp_path: Path):
+    """Its size is told by `fstat`: none of it is read."""
+    from core.source import LocalDirSource
+
+    path = tmp_path / SVC.format("big")
+    path.parent.mkdir(parents=True)
+    with open(path, "wb") as fh:
+        fh.truncate(MAX_FILE_BYTES * 100)  # sparse: 500 MiB that nobody should read
+    src = LocalDirSource(tmp_path)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ParseError) as err:
+            src.read(SVC.format("big"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert err.value.message == f"file is {MAX_FILE_BYTES * 100} bytes; the limit is {MAX_FILE_BYTES} bytes"
+    assert peak < 1024 * 1024
