@@ -462,10 +462,11 @@ class PackReader:
     Memory is bounded whatever the server sends. A blob whose header says it is larger than
     `max_blob_bytes` is inflated only to learn its id, then dropped: `too_large` maps its id
     to its size, so reading it fails that one file (and its service) instead of the run. A
-    delta whose result is such a blob, or whose base was dropped, is dropped as well and
-    counted in `dropped` (its id is unknown without applying it; asked for alone, the blob
-    comes whole). Any other object, or delta, larger than `MAX_OBJECT_BYTES`, and any object
-    that inflates past its header's size, fails the fetch."""
+    delta whose result is such a blob, whose base was dropped, or which is itself larger
+    than `max_blob_bytes` on a blob base, is dropped as well and counted in `dropped` (its id
+    is unknown without applying it; asked for alone, the blob comes whole). Any other object,
+    or delta, larger than `MAX_OBJECT_BYTES`, and any object that inflates past its header's
+    size, fails the fetch."""
 
     def __init__(self, external: Callable[[bytes], tuple[int, bytes] | None], *,
                  max_blob_bytes: int | None = None):  # fmt: skip
@@ -608,10 +609,13 @@ class PackReader:
             pos += 20
         elif type_num not in TYPE_NAMES:
             raise WireError(f"the received pack is damaged (an object of unknown type {type_num})")
-        dropping = None
-        if base is None and type_num == _BLOB and self._max_blob is not None and size > self._max_blob:
-            dropping = sha1(b"blob %d\0" % size)  # noqa: S324 - Git object ids are SHA-1
-        elif size > MAX_OBJECT_BYTES:
+        dropping: Any = None
+        if self._max_blob is not None and size > self._max_blob:
+            if base is None and type_num == _BLOB:
+                dropping = sha1(b"blob %d\0" % size)  # noqa: S324 - Git object ids are SHA-1
+            elif base is not None and self._blob_base(base):
+                dropping = _DISCARD  # a delta to a blob at least about this large
+        if dropping is None and size > MAX_OBJECT_BYTES:
             raise WireError(
                 f"the received pack has an object of {size} bytes (the limit is {MAX_OBJECT_BYTES})"
             )
@@ -621,6 +625,9 @@ class PackReader:
         start, type_num, size, base, _, chunks, _, inflated, dropping = cur
         if inflated != size:
             raise WireError("the received pack is damaged (an object of the wrong size)")
+        if dropping is _DISCARD:
+            self._drop(start)
+            return
         if dropping is not None:
             self.too_large[dropping.hexdigest().encode()] = size
             self._dropped_at.add(start)
@@ -660,9 +667,28 @@ class PackReader:
             pending = waiting
         self._pending = []
 
+    def _blob_base(self, base: int | bytes) -> bool:
+        """Whether a delta's base is known to be a blob (held or dropped)."""
+        if isinstance(base, int):
+            held = self._by_offset.get(base)
+            return base in self._dropped_at or (held is not None and held[0] == _BLOB)
+        held = self._by_id.get(base) or self._external(base)
+        return base in self.too_large or (held is not None and held[0] == _BLOB)
+
     def _drop(self, start: int) -> None:
         self._dropped_at.add(start)
         self.dropped += 1
+
+
+class _Discard:
+    """Where a dropped delta's inflated bytes go (its id is not needed: it is re-asked for)."""
+
+    @staticmethod
+    def update(data: bytes) -> None:
+        return None
+
+
+_DISCARD = _Discard()
 
 
 def _varint(delta: bytes, pos: int) -> tuple[int, int]:

@@ -209,3 +209,20 @@ def test_local_directory_file_over_the_limit_is_refused_unread(tmp_path: Path):
         tracemalloc.stop()
     assert err.value.message == f"file is {MAX_FILE_BYTES * 100} bytes; the limit is {MAX_FILE_BYTES} bytes"
     assert peak < 1024 * 1024
+
+
+def test_delta_larger_than_the_limit_on_a_blob_base_is_dropped_as_it_arrives():
+    base = b"b" * 100
+    base_id = sha1(b"blob 100\0" + base).digest()
+    delta = b"\x64" + b"\x80\x7d" + b"\x7f" * 2000  # never parsed: dropped while inflating
+    reader = PackReader(lambda sha: None, max_blob_bytes=1000)
+    reader.feed(
+        _pack(
+            _entry(3, len(base), zlib.compress(base)), _entry(7, len(delta), base_id + zlib.compress(delta))
+        )
+    )
+    assert list(reader.finish().values()) == [(3, base)] and reader.dropped == 1
+    unknown = PackReader(lambda sha: None, max_blob_bytes=1000)  # base not known: the object limit
+    with pytest.raises(WireError, match=f"object of {MAX_OBJECT_BYTES + 1} bytes"):
+        unknown.feed(_pack(_entry(7, MAX_OBJECT_BYTES + 1, bytes(20))))
+        unknown.finish()
