@@ -340,52 +340,6 @@ def _commit_tree(store: Any, sha: bytes) -> bytes:
 
 
 # --- an in-memory store that parses an object only when it is read ---------------------
-def _unpack_pack(read_all: Callable[[int], bytes], external: Callable[[bytes], tuple[int, bytes]]) -> dict[bytes, tuple[int, bytes]]:  # fmt: skip
-    """Every object of a received pack as ``{hex id: (type number, raw bytes)}``, deltas
-    applied. Objects are not parsed: a tree is parsed when discovery walks it, a blob when
-    it is read. `external` looks up a delta base that is not in the pack (a thin pack)."""
-    import hashlib
-
-    from dulwich.objects import object_header
-    from dulwich.pack import OFS_DELTA, REF_DELTA, PackStreamReader, apply_delta
-
-    by_offset: dict[int, tuple[int, bytes]] = {}
-    by_id: dict[bytes, tuple[int, bytes]] = {}
-    pending: list[tuple[int, int | bytes, bytes]] = []  # (offset, base, delta)
-
-    def add(offset: int, type_num: int, raw: bytes) -> None:
-        sha = hashlib.sha1(object_header(type_num, len(raw)) + raw).hexdigest().encode()  # noqa: S324 - Git object ids are SHA-1
-        by_offset[offset] = by_id[sha] = (type_num, raw)
-
-    def base_of(ref: int | bytes) -> tuple[int, bytes] | None:
-        if isinstance(ref, int):
-            return by_offset.get(ref)
-        hex_id = ref.hex().encode()
-        return by_id.get(hex_id) or external(hex_id)
-
-    reader = PackStreamReader(hashlib.sha1, read_all)
-    for obj in reader.read_objects():
-        data = b"".join(obj.decomp_chunks)
-        if obj.pack_type_num == OFS_DELTA:
-            pending.append((obj.offset, obj.offset - obj.delta_base, data))
-        elif obj.pack_type_num == REF_DELTA:
-            pending.append((obj.offset, obj.delta_base, data))
-        else:
-            add(obj.offset, obj.pack_type_num, data)
-    while pending:  # bases usually come first; a chain in another order takes more rounds
-        waiting = []
-        for offset, ref, delta in pending:
-            base = base_of(ref)
-            if base is None:
-                waiting.append((offset, ref, delta))
-            else:
-                add(offset, base[0], b"".join(apply_delta(base[1], delta)))
-        if len(waiting) == len(pending):
-            raise LookupError(f"{len(waiting)} delta(s) in the received pack have no base: not found")
-        pending = waiting
-    return by_id
-
-
 class _RawMemoryStore:
     """Mixed into dulwich's MemoryObjectStore: received packs are kept as raw bytes and an
     object is parsed only when it is read, so a fetch costs inflating the pack and not
@@ -414,14 +368,14 @@ class _RawMemoryStore:
 
         return ShaFile.from_raw_string(raw[0], raw[1], sha=name)
 
-    def add_thin_pack(self, read_all: Callable[[int], bytes], read_some: Any, progress: Any = None) -> None:
-        def external(sha: bytes) -> tuple[int, bytes] | None:
-            try:
-                return self.get_raw(sha)
-            except KeyError:
-                return None
+    def raw_or_none(self, sha: bytes) -> tuple[int, bytes] | None:
+        try:
+            return self.get_raw(sha)
+        except KeyError:
+            return None
 
-        self._raw.update(_unpack_pack(read_all, external))
+    def add_raw(self, objects: dict[bytes, tuple[int, bytes]]) -> None:
+        self._raw.update(objects)
 
 
 def _memory_repo() -> Any:
@@ -453,16 +407,20 @@ class _NoHaves:
 
 class _NetworkRemote:
     """git://, http(s):// (and ssh://) through dulwich's client, pack received by us so that
-    negotiation, object counts and filter refusal are under our control."""
+    negotiation, object counts and filter refusal are under our control, and read by the
+    same `PackReader` as protocol v2's (blobs over the limit dropped into `too_large`)."""
 
-    def __init__(self, client: Any, path: Any):
+    def __init__(self, client: Any, path: Any, too_large: dict[bytes, int]):
         self.client = client
         self.path = path
+        self.too_large = too_large
 
     def fetch(self, target: Any, wants: WantsFn, *, depth: int | None, filter_spec: bytes | None,
               ref_prefix: list[bytes] | None, haves: bool) -> tuple[dict[bytes, bytes], int, bool]:  # fmt: skip
         """Fetch into `target`. Returns (server refs, objects received, filter honoured)."""
         from tempfile import SpooledTemporaryFile
+
+        from core.git_wire import receive_pack
 
         refused: list[bool] = []
         # dulwich reports a filter it could not send (no v2 ``filter`` capability) here.
@@ -480,7 +438,8 @@ class _NetworkRemote:
                 header = pack.read(12)
                 received = int.from_bytes(header[8:12], "big") if header[:4] == b"PACK" else 0
                 pack.seek(0)
-                target.object_store.add_thin_pack(pack.read, None)
+                receive_pack(target.object_store, iter(lambda: pack.read(1 << 16), b""), MAX_FILE_BYTES,
+                             self.too_large)  # fmt: skip
         if result.new_shallow or result.new_unshallow:
             target.update_shallow(result.new_shallow, result.new_unshallow)
         return dict(result.refs or {}), received, not refused
@@ -662,7 +621,7 @@ class _Fetcher:
             raise SourceError(f"unsupported repository URL {self.url}: {type(exc).__name__}") from None
         if isinstance(client, LocalGitClient):
             return _LocalRemote(path)
-        return _NetworkRemote(client, path)
+        return _NetworkRemote(client, path, self.too_large)
 
     def _fall_back_to_dulwich(self) -> None:
         """The server does not speak protocol v2: dulwich's client from now on (protocol

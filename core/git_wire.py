@@ -349,29 +349,22 @@ class WireRemote:
         reader = self.conn.command(b"".join(body))
         new_shallow: set[bytes] = set()
         unshallow: set[bytes] = set()
-        store = target.object_store
-        pack = PackReader(_lookup_in(store), max_blob_bytes=self.max_blob_bytes)
-        got_pack = False
+        received = 0
         while True:
             header = reader.next()
             if not isinstance(header, bytes):
                 break
             header = header.rstrip(b"\n")
             if header == b"packfile":
-                _read_sideband(reader, pack.feed)
-                got_pack = True
+                pack = receive_pack(
+                    target.object_store, _sideband(reader), self.max_blob_bytes, self.too_large
+                )
+                received, self.dropped = pack.count or 0, self.dropped + pack.dropped
                 break
             for line in reader.lines():  # acknowledgments, shallow-info, wanted-refs
                 if header == b"shallow-info":
                     kind, _, sha = line.partition(b" ")
                     (new_shallow if kind == b"shallow" else unshallow).add(sha)
-        received = 0
-        if got_pack:
-            objects = pack.finish()
-            received = pack.count or 0
-            _add_to(store, objects)
-            self.too_large.update(pack.too_large)
-            self.dropped += pack.dropped
         if new_shallow or unshallow:
             target.update_shallow(new_shallow, unshallow)
         return refs, received, honoured
@@ -380,23 +373,36 @@ class WireRemote:
         self.conn.close()
 
 
-def _read_sideband(reader: _Reader, sink: Callable[[memoryview], Any]) -> None:
-    """The ``packfile`` section: band 1 is pack data (handed to `sink` as it arrives),
-    band 2 progress (not asked for), band 3 a fatal error."""
+def _sideband(reader: _Reader) -> Iterator[memoryview]:
+    """The ``packfile`` section's pack data as it arrives: band 1 is pack data, band 2
+    progress (not asked for), band 3 a fatal error."""
     while True:
         line = reader.next()
         if not isinstance(line, bytes):
             return
         band = line[0]
         if band == 1:
-            sink(memoryview(line)[1:])
+            yield memoryview(line)[1:]
         elif band == 3:
             raise WireError(line[1:].rstrip(b"\n").decode("utf-8", "replace"))
 
 
+def receive_pack(store: Any, chunks: Iterable[bytes | memoryview], max_blob_bytes: int | None,
+                 too_large: dict[bytes, int]) -> PackReader:  # fmt: skip
+    """Read one pack from `chunks` into `store` (ours or dulwich's) with `PackReader`, so
+    no transport holds a pack, or a blob over `max_blob_bytes`, whole; the blobs dropped go
+    into `too_large`. Returns the reader (its `count` and `dropped`)."""
+    reader = PackReader(_lookup_in(store), max_blob_bytes=max_blob_bytes)
+    for chunk in chunks:
+        reader.feed(chunk)
+    _add_to(store, reader.finish())
+    too_large.update(reader.too_large)
+    return reader
+
+
 def _lookup_in(store: Any) -> Callable[[bytes], tuple[int, bytes] | None]:
-    """A thin pack's delta bases from what `store` holds (a `RawStore` or dulwich's)."""
-    if isinstance(store, RawStore):
+    """A thin pack's delta bases from what `store` holds (raw, or dulwich's on disk)."""
+    if hasattr(store, "raw_or_none"):
         return store.raw_or_none
 
     def lookup(sha: bytes) -> tuple[int, bytes] | None:
@@ -409,9 +415,9 @@ def _lookup_in(store: Any) -> Callable[[bytes], tuple[int, bytes] | None]:
 
 
 def _add_to(store: Any, objects: dict[bytes, tuple[int, bytes]]) -> None:
-    """Keep received objects: raw in a `RawStore`, as one new pack in a dulwich store (the
-    warm cache on disk; written from the raw bytes, nothing parsed)."""
-    if isinstance(store, RawStore):
+    """Keep received objects: raw in a store that keeps them raw, as one new pack in a
+    dulwich store (the warm cache on disk; written from the raw bytes, nothing parsed)."""
+    if hasattr(store, "add_raw"):
         store.add_raw(objects)
     elif objects:
         from dulwich.pack import UnpackedObject

@@ -226,3 +226,25 @@ def test_delta_larger_than_the_limit_on_a_blob_base_is_dropped_as_it_arrives():
     with pytest.raises(WireError, match=f"object of {MAX_OBJECT_BYTES + 1} bytes"):
         unknown.feed(_pack(_entry(7, MAX_OBJECT_BYTES + 1, bytes(20))))
         unknown.finish()
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm-cache"])
+def test_dulwich_fallback_drops_the_oversized_blob_too(make_repo, monkeypatch, tmp_path, warm):
+    """A server without protocol v2 (dulwich's client, a full fetch): the pack dulwich spools
+    is read by the same `PackReader`, so the large blob is dropped there as well, into
+    memory or into the cache on disk."""
+    from core.git_wire import NotV2, WireRemote
+
+    def not_v2(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ARG001
+        raise NotV2("the server does not speak protocol v2")
+
+    monkeypatch.setattr(WireRemote, "fetch", not_v2)
+    repo = make_repo({SVC.format("big"): BIG, SVC.format("ok"): "k=v\n"})
+    cache = str(tmp_path / "cache") if warm else None
+    src, peak = _peak_while(lambda: fetch_commit(repo.url, "main", cache_dir=cache))
+    assert type(src._f.remote).__name__ == "_NetworkRemote"
+    assert peak < MAX_FILE_BYTES // 2
+    with pytest.raises(ParseError, match=f"file is {len(BIG)} bytes"):
+        src.read(SVC.format("big"))
+    assert src.read(SVC.format("ok")) == b"k=v\n"
+    src.close()
