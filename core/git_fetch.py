@@ -791,9 +791,10 @@ class _Fetcher:
 
     def fetch_blobs(self, shas: Iterable[bytes]) -> None:
         """Fetch the blobs not held yet, by id, in one request. A blob over the size limit
-        is dropped as it arrives (`too_large`); one that came as a delta of a dropped blob
-        cannot be told apart, so the blobs still missing are asked for again one by one
-        (a pack of one object holds no delta)."""
+        is dropped as it arrives (`too_large`). One dropped as a delta (of a dropped blob, or
+        to a blob over the limit) has no known id, so when the server's pack had such
+        deltas the blobs still missing are asked for again one by one (a pack of one object
+        holds no delta, so each comes whole)."""
         store, too_large = self.repo.object_store, self.too_large
         missing = [s for s in dict.fromkeys(shas) if s not in store and s not in too_large]
         if not missing:

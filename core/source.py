@@ -37,8 +37,9 @@ class SourceTree(ABC):
 
     def read(self, path: str) -> bytes:
         """Bytes of one file. Raises SourceError when it is missing, ParseError when it is
-        larger than `MAX_FILE_BYTES` (a hostile or generated file fails its own service, and
-        is never held whole: each source reads at most one byte past the limit)."""
+        larger than `MAX_FILE_BYTES`: a hostile or generated file fails its own service, and
+        is not held whole where the source can avoid it (a directory reads at most one byte
+        past the limit; a Git source drops the blob as it arrives, core/git_wire.py)."""
         data = self._read(path.strip("/"), MAX_FILE_BYTES)
         if len(data) > MAX_FILE_BYTES:
             raise too_large(path.strip("/"), None)
@@ -46,8 +47,9 @@ class SourceTree(ABC):
 
     @abstractmethod
     def _read(self, path: str, limit: int) -> bytes:
-        """At most `limit` + 1 bytes of the file `path` (more means "too large"); raises
-        SourceError when it is missing, or `too_large` when its size is known unread."""
+        """The file `path`, of which more than `limit` bytes means "too large" (so reading
+        `limit` + 1 is enough); raises SourceError when it is missing, or `too_large` when
+        its size is known without reading it."""
 
     def is_dir(self, path: str) -> bool:
         return path.strip("/") in set(self.walk_dirs(_parent(path.strip("/"))))
@@ -74,8 +76,9 @@ class SourceTree(ABC):
 
 def too_large(path: str, size: int | None) -> ParseError:
     """The error for a file over the limit, with its size when the source knows it."""
-    what = f"file is {size} bytes" if size is not None else "file is larger than the limit"
-    return ParseError(f"{what}; the limit is {MAX_FILE_BYTES} bytes", path=path)
+    if size is None:
+        return ParseError(f"file is larger than the limit of {MAX_FILE_BYTES} bytes", path=path)
+    return ParseError(f"file is {size} bytes; the limit is {MAX_FILE_BYTES} bytes", path=path)
 
 
 def _parent(path: str) -> str:

@@ -248,3 +248,24 @@ def test_dulwich_fallback_drops_the_oversized_blob_too(make_repo, monkeypatch, t
         src.read(SVC.format("big"))
     assert src.read(SVC.format("ok")) == b"k=v\n"
     src.close()
+
+
+def test_any_source_returning_more_than_the_limit_is_refused():
+    """The rule is the base class's (`SourceTree.read`), whatever a source's `_read` returns:
+    a file that grew between its size check and its read, say."""
+    from core.source import SourceTree
+
+    class Growing(SourceTree):
+        def walk_dirs(self, under: str = "") -> list[str]:
+            return [""]
+
+        def list_files(self, directory: str) -> list[str]:
+            return ["f"]
+
+        def _read(self, path: str, limit: int) -> bytes:
+            return bytes(limit + 1)
+
+    with pytest.raises(ParseError) as err:
+        Growing().read("/f")
+    assert err.value.path == "f"
+    assert err.value.message == f"file is larger than the limit of {MAX_FILE_BYTES} bytes"
