@@ -34,6 +34,12 @@ _BLOB, _OFS_DELTA, _REF_DELTA = 3, 6, 7
 #: entries), and the largest delta: a larger one, or a delta whose result would be larger,
 #: fails the fetch. Blobs have their own, smaller limit (`PackReader`'s `max_blob_bytes`).
 MAX_OBJECT_BYTES = 64 * 1024 * 1024
+#: The most bytes of trees, commits and tags one pack may leave in memory: about three
+#: million files' worth of trees, far past any real commit, and under the 512 MB the deploy
+#: files give a function, so a hostile tree pack fails with this error instead of the
+#: function being killed for memory. Blobs are not counted: each is at most the blob limit,
+#: and a server that refuses filters sends every blob of the commit, as it did before.
+MAX_PACK_BYTES = 128 * 1024 * 1024
 #: Bytes inflated per call, so a zlib stream crafted to inflate without end is stopped at
 #: its header's size plus at most this much.
 _INFLATE_STEP = 1 << 20
@@ -471,8 +477,8 @@ class PackReader:
     delta whose result is such a blob, whose base was dropped, or which is itself larger
     than `max_blob_bytes` on a blob base, is dropped as well and counted in `dropped` (its id
     is unknown without applying it; asked for alone, the blob comes whole). Any other object,
-    or delta, larger than `MAX_OBJECT_BYTES`, and any object that inflates past its header's
-    size, fails the fetch."""
+    or delta, larger than `MAX_OBJECT_BYTES`, a pack keeping more than `MAX_PACK_BYTES` of
+    trees and commits, and any object that inflates past its header's size, fail the fetch."""
 
     def __init__(self, external: Callable[[bytes], tuple[int, bytes] | None], *,
                  max_blob_bytes: int | None = None):  # fmt: skip
@@ -481,6 +487,7 @@ class PackReader:
         self.too_large: dict[bytes, int] = {}
         self.dropped = 0
         self._dropped_at: set[int] = set()  # pack offsets of dropped objects (delta bases)
+        self._held = 0  # bytes kept so far, checked against MAX_PACK_BYTES
         self._buf = bytearray()
         self._offset = 0  # pack offset of _buf[0]
         self._sha = sha1()  # noqa: S324 - the pack trailer is SHA-1
@@ -625,6 +632,8 @@ class PackReader:
             raise WireError(
                 f"the received pack has an object of {size} bytes (the limit is {MAX_OBJECT_BYTES})"
             )
+        if base is None and type_num != _BLOB:
+            self._hold(size)
         return [self._offset + start, type_num, size, base, zlib.decompressobj(), [], 0, 0, dropping], pos
 
     def _done(self, cur: list[Any]) -> None:
@@ -666,6 +675,8 @@ class PackReader:
                     raise WireError(
                         f"the received pack has a delta to {size} bytes (the limit is {MAX_OBJECT_BYTES})"
                     )
+                if found[0] != _BLOB:
+                    self._hold(size)
                 entry = (found[0], apply_delta(found[1], delta))
                 by_offset[start] = by_id[object_id(*entry)] = entry
             if len(waiting) == len(pending):
@@ -680,6 +691,13 @@ class PackReader:
             return base in self._dropped_at or (held is not None and held[0] == _BLOB)
         held = self._by_id.get(base) or self._external(base)
         return base in self.too_large or (held is not None and held[0] == _BLOB)
+
+    def _hold(self, size: int) -> None:
+        self._held += size
+        if self._held > MAX_PACK_BYTES:
+            raise WireError(
+                f"the received pack holds more than {MAX_PACK_BYTES} bytes of trees and commits (the limit)"
+            )
 
     def _drop(self, start: int) -> None:
         self._dropped_at.add(start)

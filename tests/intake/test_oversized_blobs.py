@@ -269,3 +269,20 @@ def test_any_source_returning_more_than_the_limit_is_refused():
         Growing().read("/f")
     assert err.value.path == "f"
     assert err.value.message == f"file is larger than the limit of {MAX_FILE_BYTES} bytes"
+
+
+def test_pack_keeping_more_than_the_pack_limit_fails_before_inflating_it(monkeypatch):
+    """Headers are counted as they arrive: the tree that would pass `MAX_PACK_BYTES` fails
+    the fetch before its bytes are inflated. Blobs do not count (each has its own limit)."""
+    import core.git_wire as wire
+
+    monkeypatch.setattr(wire, "MAX_PACK_BYTES", 1000)
+    trees = [_entry(2, 400, zlib.compress(bytes(400))) for _ in range(3)]
+    reader = PackReader(lambda sha: None)
+    with pytest.raises(WireError, match="holds more than 1000 bytes"):
+        reader.feed(_pack(*trees))
+        reader.finish()
+    assert len(reader._by_offset) == 2  # the third was refused at its header
+    blobs = PackReader(lambda sha: None, max_blob_bytes=MAX_FILE_BYTES)
+    blobs.feed(_pack(*(_entry(3, 400, zlib.compress(bytes([i]) * 400)) for i in range(3))))
+    assert len(blobs.finish()) == 3
