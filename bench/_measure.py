@@ -106,6 +106,15 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def compile_bytecode(root: Path) -> None:
+    """Compile `root`/core's bytecode, as an installed package has it: without it each whole
+    process would compile core from source (this machine sets ``PYTHONDONTWRITEBYTECODE``)."""
+    import sys
+
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "core")], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+
+
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo ("" where it cannot be read)."""
     try:

@@ -48,7 +48,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _measure import TABLE_HEAD, Sample, Series, machine, ms, peak_rss_mib, run_process, timed, write_section
+from _measure import (
+    TABLE_HEAD,
+    Sample,
+    Series,
+    compile_bytecode,
+    machine,
+    ms,
+    peak_rss_mib,
+    run_process,
+    timed,
+    write_section,
+)
 
 GIT = shutil.which("git") or "git"
 ENVS = ("dev", "staging", "prod")
@@ -495,8 +506,7 @@ def main() -> int:
     from tests.support.git_server import GitServer
 
     # Bytecode as an installed package has it (see the module docstring).
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "core")], check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    compile_bytecode(ROOT)
     host = machine()  # before the runs: its load average is the one they start with
     base = Path(tempfile.mkdtemp(prefix="bench-git-"))
     (base / "srv").mkdir()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _measure import TABLE_HEAD, Series, machine, run_process, write_section
+from _measure import TABLE_HEAD, Series, compile_bytecode, machine, run_process, write_section
 from bench_git_fetch import CONFIG, make_files
 
 BIG_PATH = "services/svc000/deployment-configuration/profiles/prod/application.properties"
@@ -75,9 +74,8 @@ def main() -> int:
     args = ap.parse_args()
     from tests.support.git_server import GitServer
 
-    for root in (ROOT, *([Path(args.before)] if args.before else [])):  # bytecode, as installed
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "core")], check=True,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+    for root in (ROOT, *([Path(args.before)] if args.before else [])):
+        compile_bytecode(root)
     host = machine()
     base = Path(tempfile.mkdtemp(prefix="bench-big-"))
     (base / "srv").mkdir()

@@ -414,6 +414,8 @@ class _NetworkRemote:
         self.client = client
         self.path = path
         self.too_large = too_large
+        #: Deltas dropped with their too-large blob, whose ids are unknown (`PackReader`).
+        self.dropped = 0
 
     def fetch(self, target: Any, wants: WantsFn, *, depth: int | None, filter_spec: bytes | None,
               ref_prefix: list[bytes] | None, haves: bool) -> tuple[dict[bytes, bytes], int, bool]:  # fmt: skip
@@ -435,11 +437,8 @@ class _NetworkRemote:
             received = 0
             if pack.tell():
                 pack.seek(0)
-                header = pack.read(12)
-                received = int.from_bytes(header[8:12], "big") if header[:4] == b"PACK" else 0
-                pack.seek(0)
-                receive_pack(target.object_store, iter(lambda: pack.read(1 << 16), b""), MAX_FILE_BYTES,
-                             self.too_large)  # fmt: skip
+                chunks = iter(lambda: pack.read(1 << 16), b"")
+                received = receive_pack(target.object_store, chunks, MAX_FILE_BYTES, self)
         if result.new_shallow or result.new_unshallow:
             target.update_shallow(result.new_shallow, result.new_unshallow)
         return dict(result.refs or {}), received, not refused

@@ -362,10 +362,7 @@ class WireRemote:
                 break
             header = header.rstrip(b"\n")
             if header == b"packfile":
-                pack = receive_pack(
-                    target.object_store, _sideband(reader), self.max_blob_bytes, self.too_large
-                )
-                received, self.dropped = pack.count or 0, self.dropped + pack.dropped
+                received = receive_pack(target.object_store, _sideband(reader), self.max_blob_bytes, self)
                 break
             for line in reader.lines():  # acknowledgments, shallow-info, wanted-refs
                 if header == b"shallow-info":
@@ -394,16 +391,18 @@ def _sideband(reader: _Reader) -> Iterator[memoryview]:
 
 
 def receive_pack(store: Any, chunks: Iterable[bytes | memoryview], max_blob_bytes: int | None,
-                 too_large: dict[bytes, int]) -> PackReader:  # fmt: skip
+                 remote: Any) -> int:  # fmt: skip
     """Read one pack from `chunks` into `store` (ours or dulwich's) with `PackReader`, so
-    no transport holds a pack, or a blob over `max_blob_bytes`, whole; the blobs dropped go
-    into `too_large`. Returns the reader (its `count` and `dropped`)."""
+    no transport holds a pack, or a blob over `max_blob_bytes`, whole. What it dropped is
+    added to `remote`'s `too_large` (blob id -> size) and `dropped` (deltas without an id).
+    Returns the number of objects received."""
     reader = PackReader(_lookup_in(store), max_blob_bytes=max_blob_bytes)
     for chunk in chunks:
         reader.feed(chunk)
     _add_to(store, reader.finish())
-    too_large.update(reader.too_large)
-    return reader
+    remote.too_large.update(reader.too_large)
+    remote.dropped += reader.dropped
+    return reader.count or 0
 
 
 def _lookup_in(store: Any) -> Callable[[bytes], tuple[int, bytes] | None]:

@@ -27,32 +27,9 @@ from hypothesis import strategies as st
 
 from core.git_wire import PackReader, WireError, object_id
 from tests.fuzz.harness import bounded, examples
+from tests.support.packs import object_header, ofs_delta_offset, size_varint, with_trailer
 
 LIMIT = 256  # blobs over this are dropped (the reader's `max_blob_bytes`)
-
-
-def _varint_header(type_num: int, size: int) -> bytes:
-    head = bytearray([(type_num << 4) | (size & 15)])
-    size >>= 4
-    while size:
-        head[-1] |= 0x80
-        head.append(size & 0x7F)
-        size >>= 7
-    return bytes(head)
-
-
-def _ofs(back: int) -> bytes:
-    out = bytearray([back & 0x7F])
-    back >>= 7
-    while back:
-        back -= 1
-        out.insert(0, 0x80 | (back & 0x7F))
-        back >>= 7
-    return bytes(out)
-
-
-def _with_trailer(body: bytes) -> bytes:
-    return body + sha1(body).digest()
 
 
 @cache
@@ -77,15 +54,6 @@ def _git_pack() -> bytes:
     return git("pack-objects", "--stdout", "--revs", "--delta-base-offset", input=b"HEAD\n")
 
 
-def _size_varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n >> 7 else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
 def _valid_delta(base: bytes, copy: int, literal: bytes) -> bytes:
     """Copy the first `copy` bytes of `base` (at most 0xFFFF), then insert `literal`."""
     copy = min(copy, len(base), 0xFFFF)
@@ -93,7 +61,7 @@ def _valid_delta(base: bytes, copy: int, literal: bytes) -> bytes:
     for i in range(0, len(literal), 127):
         chunk = literal[i : i + 127]
         ops += bytes([len(chunk)]) + chunk
-    return _size_varint(len(base)) + _size_varint(copy + len(literal)) + ops
+    return size_varint(len(base)) + size_varint(copy + len(literal)) + ops
 
 
 @st.composite
@@ -114,15 +82,17 @@ def built_packs(draw: st.DrawFn) -> bytes:
         if lie == 3:  # a stream that inflates far past its header
             payload += bytes(draw(st.integers(1, 200_000)))
         start = len(body)
-        body += _varint_header({"blob": 3, "tree": 2, "commit": 1, "ofs": 6, "ref": 7}[kind], max(size, 0))
+        body += object_header({"blob": 3, "tree": 2, "commit": 1, "ofs": 6, "ref": 7}[kind], max(size, 0))
         if kind == "ofs":
-            body += _ofs(start - base[0] if base is not None else draw(st.integers(1, start + 50)))
+            body += ofs_delta_offset(
+                start - base[0] if base is not None else draw(st.integers(1, start + 50))
+            )
         elif kind == "ref":
             body += base[2] if base is not None else draw(st.binary(min_size=20, max_size=20))
         body += zlib.compress(payload)
         if kind not in ("ofs", "ref"):
             held.append((start, payload, sha1(b"%s %d\0" % (kind.encode(), len(payload)) + payload).digest()))
-    return _with_trailer(bytes(body))
+    return with_trailer(bytes(body))
 
 
 @st.composite
@@ -130,7 +100,7 @@ def flipped_git_packs(draw: st.DrawFn) -> bytes:
     pack = bytearray(_git_pack()[:-20])
     pos = draw(st.integers(12, len(pack) - 1))
     pack[pos] ^= draw(st.integers(1, 255))
-    return _with_trailer(bytes(pack))
+    return with_trailer(bytes(pack))
 
 
 @settings(max_examples=examples(200))

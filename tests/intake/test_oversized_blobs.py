@@ -11,7 +11,6 @@ an oversized tree, a delta that copies without end.
 from __future__ import annotations
 
 import subprocess
-import tracemalloc
 import zlib
 from hashlib import sha1
 from pathlib import Path
@@ -27,6 +26,7 @@ from core.parsers.limits import MAX_FILE_BYTES
 from core.report import Report
 from core.stores.local import LocalConfigStore
 from core.sync import run
+from tests.support.packs import entry, pack, size_varint, traced_peak
 from tests.support.two_services import ensure_local_store_key
 
 SVC = "services/{}/deployment-configuration/profiles/prod/application.properties"
@@ -44,15 +44,6 @@ spec:
 BIG = b"".join(b"key.%07d=value\n" % i for i in range(MAX_FILE_BYTES // 18 + 1000))
 
 
-def _peak_while(fn) -> tuple[object, int]:  # noqa: ANN001
-    tracemalloc.start()
-    try:
-        out = fn()
-        return out, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm-cache"])
 def test_oversized_blob_fails_its_file_and_is_never_held(make_repo, tmp_path, warm):
     assert len(BIG) > MAX_FILE_BYTES
@@ -61,8 +52,9 @@ def test_oversized_blob_fails_its_file_and_is_never_held(make_repo, tmp_path, wa
     src = fetch_commit(repo.url, "main", cache_dir=str(tmp_path / "cache") if warm else None)
     paths = [p for svc in discover(cfg, src) for p in svc.files]
     assert sorted(paths) == [SVC.format("big"), SVC.format("ok")]
-    _, peak = _peak_while(lambda: src.prefetch(paths))
-    assert peak < MAX_FILE_BYTES // 2  # held whole it would be more than the limit
+    with traced_peak() as peak:
+        src.prefetch(paths)
+    assert peak[0] < MAX_FILE_BYTES // 2  # held whole it would be more than the limit
     blob = subprocess.run(["git", "-C", str(repo.path), "rev-parse", f"main:{SVC.format('big')}"],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     assert src._f.too_large == {blob.encode(): len(BIG)}  # the id, checked as it streamed by
@@ -110,21 +102,6 @@ def test_sync_over_git_fails_only_the_service_with_the_oversized_file(make_repo,
 
 
 # --- crafted packs ---------------------------------------------------------------------
-def _entry(type_num: int, size: int, zdata: bytes) -> bytes:
-    head = bytearray([(type_num << 4) | (size & 15)])
-    size >>= 4
-    while size:
-        head[-1] |= 0x80
-        head.append(size & 0x7F)
-        size >>= 7
-    return bytes(head) + zdata
-
-
-def _pack(*entries: bytes) -> bytes:
-    body = b"PACK" + (2).to_bytes(4, "big") + len(entries).to_bytes(4, "big") + b"".join(entries)
-    return body + sha1(body).digest()
-
-
 def test_object_inflating_past_its_header_is_stopped_early():
     """A zlib stream crafted to inflate far past the size its header states: refused after
     at most one inflate step past the header, not after inflating all of it (kept or
@@ -132,28 +109,23 @@ def test_object_inflating_past_its_header_is_stopped_early():
     bomb = zlib.compress(b"\0" * (64 * 1024 * 1024), 9)  # 64 MiB from about 64 KiB
     for type_num, size in ((2, 100), (3, 10), (3, MAX_FILE_BYTES + 1)):
         reader = PackReader(lambda sha: None, max_blob_bytes=MAX_FILE_BYTES)
-        tracemalloc.start()
-        try:
-            with pytest.raises(WireError, match="larger than its header says"):
-                reader.feed(_pack(_entry(type_num, size, bomb)))
-                reader.finish()
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-        assert peak < 4 * 1024 * 1024, (type_num, size)
+        with traced_peak() as peak, pytest.raises(WireError, match="larger than its header says"):
+            reader.feed(pack(entry(type_num, size, bomb)))
+            reader.finish()
+        assert peak[0] < 4 * 1024 * 1024, (type_num, size)
 
 
 def test_oversized_tree_fails_the_fetch_before_its_data():
     reader = PackReader(lambda sha: None, max_blob_bytes=MAX_FILE_BYTES)
     with pytest.raises(WireError, match=f"object of {MAX_OBJECT_BYTES + 1} bytes"):
-        reader.feed(_pack(_entry(2, MAX_OBJECT_BYTES + 1, b"")))
+        reader.feed(pack(entry(2, MAX_OBJECT_BYTES + 1, b"")))
         reader.finish()
 
 
 def test_dropped_blob_id_and_size_match_git_and_small_blobs_are_kept():
     big, small = b"x" * (MAX_FILE_BYTES + 1), b"small\n"
     reader = PackReader(lambda sha: None, max_blob_bytes=MAX_FILE_BYTES)
-    reader.feed(_pack(_entry(3, len(big), zlib.compress(big)), _entry(3, len(small), zlib.compress(small))))
+    reader.feed(pack(entry(3, len(big), zlib.compress(big)), entry(3, len(small), zlib.compress(small))))
     objects = reader.finish()
     git_id = sha1(b"blob %d\0" % len(big) + big).hexdigest().encode()
     assert reader.too_large == {git_id: len(big)} and git_id not in objects
@@ -164,20 +136,11 @@ def test_delta_to_an_oversized_blob_is_dropped_not_applied():
     base = b"b" * 1000
     # source 1000, target MAX_FILE_BYTES + 1 (varints), then one copy of the whole base
     target = MAX_FILE_BYTES + 1
-    varint = bytearray()
-    n = target
-    while True:
-        varint.append((n & 0x7F) | (0x80 if n >> 7 else 0))
-        n >>= 7
-        if not n:
-            break
-    delta = bytes([0xE8, 0x07]) + bytes(varint) + bytes([0x90, 0xE8])  # copy 1000 bytes from 0
+    delta = size_varint(1000) + size_varint(target) + bytes([0x90, 0xE8])  # copy 1000 bytes from 0
     base_id = sha1(b"blob 1000\0" + base).digest()
     reader = PackReader(lambda sha: None, max_blob_bytes=MAX_FILE_BYTES)
     reader.feed(
-        _pack(
-            _entry(3, len(base), zlib.compress(base)), _entry(7, len(delta), base_id + zlib.compress(delta))
-        )
+        pack(entry(3, len(base), zlib.compress(base)), entry(7, len(delta), base_id + zlib.compress(delta)))
     )
     objects = reader.finish()
     assert reader.dropped == 1 and list(objects.values()) == [(3, base)]
@@ -200,15 +163,10 @@ def test_local_directory_file_over_the_limit_is_refused_unread(tmp_path: Path):
     with open(path, "wb") as fh:
         fh.truncate(MAX_FILE_BYTES * 100)  # sparse: 500 MiB that nobody should read
     src = LocalDirSource(tmp_path)
-    tracemalloc.start()
-    try:
-        with pytest.raises(ParseError) as err:
-            src.read(SVC.format("big"))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    with traced_peak() as peak, pytest.raises(ParseError) as err:
+        src.read(SVC.format("big"))
     assert err.value.message == f"file is {MAX_FILE_BYTES * 100} bytes; the limit is {MAX_FILE_BYTES} bytes"
-    assert peak < 1024 * 1024
+    assert peak[0] < 1024 * 1024
 
 
 def test_delta_larger_than_the_limit_on_a_blob_base_is_dropped_as_it_arrives():
@@ -217,14 +175,12 @@ def test_delta_larger_than_the_limit_on_a_blob_base_is_dropped_as_it_arrives():
     delta = b"\x64" + b"\x80\x7d" + b"\x7f" * 2000  # never parsed: dropped while inflating
     reader = PackReader(lambda sha: None, max_blob_bytes=1000)
     reader.feed(
-        _pack(
-            _entry(3, len(base), zlib.compress(base)), _entry(7, len(delta), base_id + zlib.compress(delta))
-        )
+        pack(entry(3, len(base), zlib.compress(base)), entry(7, len(delta), base_id + zlib.compress(delta)))
     )
     assert list(reader.finish().values()) == [(3, base)] and reader.dropped == 1
     unknown = PackReader(lambda sha: None, max_blob_bytes=1000)  # base not known: the object limit
     with pytest.raises(WireError, match=f"object of {MAX_OBJECT_BYTES + 1} bytes"):
-        unknown.feed(_pack(_entry(7, MAX_OBJECT_BYTES + 1, bytes(20))))
+        unknown.feed(pack(entry(7, MAX_OBJECT_BYTES + 1, bytes(20))))
         unknown.finish()
 
 
@@ -241,9 +197,10 @@ def test_dulwich_fallback_drops_the_oversized_blob_too(make_repo, monkeypatch, t
     monkeypatch.setattr(WireRemote, "fetch", not_v2)
     repo = make_repo({SVC.format("big"): BIG, SVC.format("ok"): "k=v\n"})
     cache = str(tmp_path / "cache") if warm else None
-    src, peak = _peak_while(lambda: fetch_commit(repo.url, "main", cache_dir=cache))
+    with traced_peak() as peak:
+        src = fetch_commit(repo.url, "main", cache_dir=cache)
     assert type(src._f.remote).__name__ == "_NetworkRemote"
-    assert peak < MAX_FILE_BYTES // 2
+    assert peak[0] < MAX_FILE_BYTES // 2
     with pytest.raises(ParseError, match=f"file is {len(BIG)} bytes"):
         src.read(SVC.format("big"))
     assert src.read(SVC.format("ok")) == b"k=v\n"
@@ -277,12 +234,12 @@ def test_pack_keeping_more_than_the_pack_limit_fails_before_inflating_it(monkeyp
     import core.git_wire as wire
 
     monkeypatch.setattr(wire, "MAX_PACK_BYTES", 1000)
-    trees = [_entry(2, 400, zlib.compress(bytes(400))) for _ in range(3)]
+    trees = [entry(2, 400, zlib.compress(bytes(400))) for _ in range(3)]
     reader = PackReader(lambda sha: None)
     with pytest.raises(WireError, match="holds more than 1000 bytes"):
-        reader.feed(_pack(*trees))
+        reader.feed(pack(*trees))
         reader.finish()
     assert len(reader._by_offset) == 2  # the third was refused at its header
     blobs = PackReader(lambda sha: None, max_blob_bytes=MAX_FILE_BYTES)
-    blobs.feed(_pack(*(_entry(3, 400, zlib.compress(bytes([i]) * 400)) for i in range(3))))
+    blobs.feed(pack(*(entry(3, 400, zlib.compress(bytes([i]) * 400)) for i in range(3))))
     assert len(blobs.finish()) == 3
