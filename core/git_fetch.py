@@ -40,6 +40,7 @@ import os
 import re
 import stat
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Self
@@ -451,10 +452,13 @@ class _NetworkRemote:
 class _LocalRemote:
     """A repository on this machine (``file://`` or a path): objects are copied from it with
     the rules a server applies to a partial fetch (dulwich's local client ignores filters,
-    and with a depth it ignores what the target already has, so it would copy everything)."""
+    and with a depth it ignores what the target already has, so it would copy everything).
+    A blob over the file size limit is not copied: its size is read from its header and it
+    goes into `too_large`, as a network fetch drops it (`PackReader`)."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, too_large: dict[bytes, int]):
         self.path = path
+        self.too_large = too_large
 
     def fetch(self, target: Any, wants: WantsFn, *, depth: int | None, filter_spec: bytes | None,
               ref_prefix: list[bytes] | None, haves: bool) -> tuple[dict[bytes, bytes], int, bool]:  # fmt: skip
@@ -468,7 +472,7 @@ class _LocalRemote:
                     obj = src.object_store[obj.object[1]]
                 if obj.id != refs[name]:
                     refs[name + b"^{}"] = obj.id
-            copy = _LocalCopy(src.object_store, target.object_store, filter_spec)
+            copy = _LocalCopy(src.object_store, target.object_store, filter_spec, self.too_large)
             shallow = set()
             for want in wants(refs, depth):
                 shallow |= copy.want(want, depth)
@@ -483,10 +487,11 @@ class _LocalRemote:
 
 class _LocalCopy:
     """The objects of one local fetch: commits at `depth`, their trees not held by the target
-    (a held tree has all its subtrees), blobs unless filtered out, objects wanted by id."""
+    (a held tree has all its subtrees), blobs unless filtered out or over the file size
+    limit (recorded in `too_large` instead), objects wanted by id."""
 
-    def __init__(self, src: Any, have: Any, filter_spec: bytes | None):
-        self.src, self.have, self.filter = src, have, filter_spec
+    def __init__(self, src: Any, have: Any, filter_spec: bytes | None, too_large: dict[bytes, int]):
+        self.src, self.have, self.filter, self.too_large = src, have, filter_spec, too_large
         self.objects: list[Any] = []
         self._seen: set[bytes] = set()
 
@@ -505,6 +510,8 @@ class _LocalCopy:
 
     def want(self, sha: bytes, depth: int | None) -> set[bytes]:
         """Copy what `sha` needs; returns the shallow boundary (commits without parents)."""
+        if self._blob_too_large(sha):
+            return set()
         obj = self._get(sha)
         while obj.type_name == b"tag":
             self._add(obj)
@@ -512,7 +519,7 @@ class _LocalCopy:
         if obj.type_name == b"tree":
             self._tree(obj.id)
         elif obj.type_name != b"commit":
-            self._add(obj)  # a blob asked for by id
+            self._add(obj)  # a blob asked for by id (one over the limit was not read), or a tag's
         elif self.filter == FILTER_TREES:
             self._commits(obj, depth)
         else:
@@ -520,6 +527,17 @@ class _LocalCopy:
             self._tree(obj.tree)
             return {obj.id} if depth == 1 else set()
         return set()
+
+    def _blob_too_large(self, sha: bytes) -> bool:
+        """Whether `sha` is a blob over the limit, told from its stored header (it is then
+        recorded and not read); anything else, or a size the store cannot tell, is False."""
+        if sha in self.too_large:
+            return True
+        found = stored_blob_size(self.src, sha)
+        if found is None or found <= MAX_FILE_BYTES:
+            return False
+        self.too_large[sha] = found
+        return True
 
     def _commits(self, start: Any, depth: int | None) -> None:
         level, generation = [start], 1
@@ -541,8 +559,74 @@ class _LocalCopy:
                 if stat.S_ISDIR(entry.mode):
                     stack.append(entry.sha)
                 elif stat.S_ISREG(entry.mode) or stat.S_ISLNK(entry.mode):
-                    if self.filter is None and entry.sha not in self.have:
+                    if (
+                        self.filter is None
+                        and entry.sha not in self.have
+                        and not self._blob_too_large(entry.sha)
+                    ):
                         self._add(self._get(entry.sha))
+
+
+def stored_blob_size(store: Any, sha: bytes) -> int | None:
+    """The size of blob `sha` in a dulwich disk store, read from headers without inflating
+    the object: a loose object's first bytes, or a pack entry's header (for a delta, the
+    first bytes of the delta state the size it makes, and its chain of bases the type).
+    None when it is not a blob or the store cannot tell (an alternate, an unreadable header):
+    the caller then reads it as before."""
+    from core.git_wire import WireError
+
+    try:
+        for pack in getattr(store, "packs", ()):
+            try:
+                offset = pack.index.object_offset(sha)
+            except KeyError:
+                continue
+            with open(pack._data_path, "rb") as f:  # noqa: SLF001 - dulwich keeps no public path
+                return _packed_blob_size(pack, f, offset)
+        path = store._get_shafile_path(sha.decode())  # noqa: SLF001 - the loose object's file
+        with open(path, "rb") as f:
+            head = zlib.decompressobj().decompress(f.read(4096), 64)
+    except (AttributeError, OSError, ValueError, KeyError, IndexError, zlib.error, WireError):
+        return None
+    kind, _, rest = head.partition(b" ")
+    size = rest.split(b"\0", 1)[0]
+    return int(size) if kind == b"blob" and size.isdigit() else None
+
+
+def _packed_blob_size(pack: Any, f: Any, offset: int) -> int | None:
+    """The size of the object at `offset` of an open pack file if it is a blob. A delta's
+    own header gives the size it makes; its type is its base's, followed down the chain
+    (at most the pack's object count of steps: a damaged pack's cycle ends there)."""
+    from core.git_wire import delta_size
+
+    made: int | None = None
+    for _ in range(len(pack.index) + 1):
+        f.seek(offset)
+        head = f.read(64)
+        byte, pos = head[0], 1
+        type_num, size, shift = byte >> 4 & 7, byte & 15, 4
+        while byte & 0x80:
+            byte = head[pos]
+            size, shift, pos = size | (byte & 0x7F) << shift, shift + 7, pos + 1
+        if type_num not in (6, 7):  # a whole object ends the chain
+            return (size if made is None else made) if type_num == 3 else None
+        if type_num == 6:  # OFS_DELTA: the base sits this far before the entry
+            byte = head[pos]
+            back, pos = byte & 0x7F, pos + 1
+            while byte & 0x80:
+                byte = head[pos]
+                back, pos = (back + 1) << 7 | (byte & 0x7F), pos + 1
+            base = offset - back
+        else:  # REF_DELTA: the base's id, in the same pack (a thin pack's base is not)
+            base = pack.index.object_offset(head[pos : pos + 20])
+            pos += 20
+        if made is None:
+            f.seek(offset + pos)
+            made = delta_size(zlib.decompressobj().decompress(f.read(4096), 32))
+        if base == offset or base < 0:
+            return None
+        offset = base
+    return None
 
 
 # --- the fetcher -----------------------------------------------------------------------
@@ -619,7 +703,7 @@ class _Fetcher:
         except Exception as exc:  # noqa: BLE001 - any parse failure is a bad URL
             raise SourceError(f"unsupported repository URL {self.url}: {type(exc).__name__}") from None
         if isinstance(client, LocalGitClient):
-            return _LocalRemote(path)
+            return _LocalRemote(path, self.too_large)
         return _NetworkRemote(client, path, self.too_large)
 
     def _fall_back_to_dulwich(self) -> None:

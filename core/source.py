@@ -39,7 +39,8 @@ class SourceTree(ABC):
         """Bytes of one file. Raises SourceError when it is missing, ParseError when it is
         larger than `MAX_FILE_BYTES`: a hostile or generated file fails its own service, and
         is not held whole where the source can avoid it (a directory reads at most one byte
-        past the limit; a Git source drops the blob as it arrives, core/git_wire.py)."""
+        past the limit; a Git source drops the blob as it arrives, core/git_wire.py, or, from a
+        repository on this machine, does not copy it, core/git_fetch.py)."""
         data = self._read(path.strip("/"), MAX_FILE_BYTES)
         if len(data) > MAX_FILE_BYTES:
             raise too_large(path.strip("/"), None)

@@ -20,7 +20,7 @@ import pytest
 from core.config import parse_config_text
 from core.discover import discover
 from core.errors import ParseError
-from core.git_fetch import fetch_commit
+from core.git_fetch import fetch_commit, stored_blob_size
 from core.git_wire import MAX_OBJECT_BYTES, PackReader, WireError, apply_delta
 from core.parsers.limits import MAX_FILE_BYTES
 from core.report import Report
@@ -99,6 +99,77 @@ def test_sync_over_git_fails_only_the_service_with_the_oversized_file(make_repo,
     assert [e["path"] for e in errors] == [SVC.format("big")] and "limit" in errors[0]["message"]
     assert [e for e in report.errors if e.get("service") != "big"] == []
     assert sorted(LocalConfigStore(str(db)).names()) == ["ok/prod/k"]
+
+
+# --- a repository on this machine (file:// or a path) ------------------------------------
+def _unpack_loose(repo_path: Path) -> None:
+    """Turn the repository's packs into loose objects (as a fresh commit leaves them)."""
+    packs = sorted((repo_path / "objects" / "pack").glob("*.pack"))
+    for p in packs:
+        data = p.read_bytes()
+        for f in p.parent.glob(p.stem + ".*"):
+            f.unlink()
+        subprocess.run(["git", "-C", str(repo_path), "unpack-objects", "-q"], input=data, check=True)
+
+
+def _verify_pack(repo_path: Path) -> str:
+    idx = [str(p) for p in (repo_path / "objects" / "pack").glob("*.idx")]
+    return subprocess.run(["git", "-C", str(repo_path), "verify-pack", "-v", *idx],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+
+
+@pytest.mark.parametrize("layout", ["packed", "deltas", "loose"])
+def test_local_repository_oversized_blob_is_told_by_its_header_and_never_read(make_repo, layout):
+    """A local source is copied, not streamed: a blob over the limit is recognised from its
+    stored header (a pack entry's, a delta's, or a loose object's first bytes) and not
+    read, so the copy stays small and the read fails that file alone."""
+    files = {SVC.format("a"): BIG, SVC.format("b"): BIG + b"extra=1\n", SVC.format("ok"): "k=v\n"}
+    repo = make_repo(files)
+    if layout == "deltas":
+        subprocess.run(
+            ["git", "-C", str(repo.path), "repack", "-q", "-a", "-d", "-f", "--window=10"], check=True
+        )
+        assert "chain length = 1" in _verify_pack(repo.path)  # one large file is a delta of the other
+    elif layout == "loose":
+        _unpack_loose(repo.path)
+        assert not list((repo.path / "objects" / "pack").glob("*.pack"))
+    src = fetch_commit(repo.file_url, "main")
+    with traced_peak() as peak:
+        src.prefetch(list(files))
+    assert peak[0] < MAX_FILE_BYTES // 2  # held whole it would be more than the limit
+    assert sorted(src._f.too_large.values()) == [len(BIG), len(BIG) + 8]
+    for name in ("a", "b"):
+        with pytest.raises(ParseError) as err:
+            src.read(SVC.format(name))
+        assert err.value.path == SVC.format(name) and "the limit is" in err.value.message
+    assert src.read(SVC.format("ok")) == b"k=v\n"
+    src.close()
+
+
+@pytest.mark.parametrize("layout", ["deltas", "loose"])
+def test_stored_blob_size_agrees_with_git_for_every_object(make_repo, commit_files, layout):
+    """Oracle: `git cat-file --batch-check` over every object of a repository with delta
+    chains across commits (or loose objects): blobs have git's size, the rest None."""
+    from dulwich.repo import Repo
+
+    repo = make_repo({f"d/f{i}.txt": "line\n" * (50 + i) for i in range(6)})
+    for n in range(4):
+        commit_files(repo, {f"d/f{i}.txt": "line\n" * (50 + i) + f"edit {n}\n" * n for i in range(6)})
+    if layout == "deltas":
+        subprocess.run(
+            ["git", "-C", str(repo.path), "repack", "-q", "-a", "-d", "-f", "--depth=50"], check=True
+        )
+        assert "chain length = 2" in _verify_pack(repo.path)  # chains, not only single deltas
+    else:
+        _unpack_loose(repo.path)
+    listing = subprocess.run(["git", "-C", str(repo.path), "cat-file", "--batch-all-objects", "--batch-check"],
+                             capture_output=True, text=True, check=True).stdout.split("\n")  # fmt: skip
+    objects = [line.split() for line in listing if line]
+    assert sum(kind == "blob" for _, kind, _ in objects) >= 20
+    with Repo(str(repo.path)) as r:
+        for sha, kind, size in objects:
+            expected = int(size) if kind == "blob" else None
+            assert stored_blob_size(r.object_store, sha.encode()) == expected, (sha, kind)
 
 
 # --- crafted packs ---------------------------------------------------------------------
