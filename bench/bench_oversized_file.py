@@ -2,14 +2,16 @@
 (2,000 files, 100 services, 200 files selected) with and without one 100 MiB
 `application.properties`, fetched and read by ours as whole processes from the same
 `git daemon`, in one run, on both paths a function uses: cold (objects in memory) and warm
-(the cache on disk, a fresh cache each run).
+(the cache on disk, a fresh cache each run), and from the same repository on this machine
+(a file:// URL: objects copied, not streamed).
 
     .venv/bin/python bench/bench_oversized_file.py [--runs 5] [--mib 100]
                                                   [--write-doc docs/benchmarks.md]
 
 The file is refused either way (it fails its own service); what is compared is what
 refusing it costs. Before the bounded reader (65a7e11) the cold path held the blob whole
-and the warm path also held the whole pack and a copy of it. Benchmarks are not tests:
+and the warm path also held the whole pack and a copy of it; file:// copied the blob until
+aa5e578. Benchmarks are not tests:
 nothing here runs in the suite.
 """
 
@@ -88,14 +90,15 @@ def main() -> int:
         roots = [("", ROOT)] + (
             [(" (before, at " + args.before_label + ")", Path(args.before))] if args.before else []
         )
-        cases = [(path, label, tag, root) for tag, root in roots for path in ("cold", "warm")
+        cases = [(path, label, tag, root) for tag, root in roots for path in ("cold", "warm", "file://")
                  for label in ("without", big_label)]  # fmt: skip
         series = {case: Series(f"{case[0]}: {case[1]}{case[2]}") for case in cases}
         expected: dict[str, list[bytes]] = {}
         for _ in range(args.runs):
             for (path, label, _tag, root), s in series.items():
                 repo = big if label == big_label else small
-                script = SCRIPT.format(root=str(root), config=CONFIG.replace("URL", repo.url), url=repo.url)
+                url = repo.file_url if path == "file://" else repo.url
+                script = SCRIPT.format(root=str(root), config=CONFIG.replace("URL", url), url=url)
                 cache = tempfile.mkdtemp(dir=base) if path == "warm" else ""
                 out = s.add(run_process([sys.executable, "-c", script, cache])).stdout.split()
                 if cache:
@@ -117,18 +120,19 @@ def main() -> int:
         f"Ours as whole processes (`python -c`: fetch, discover, read the 200 selected files), "
         f"{args.runs} runs each, alternating; the same repository of 2,000 files with and without "
         f"one {args.mib} MiB `application.properties` among the selected files (refused: it fails "
-        "its own service). Cold: objects in memory; warm: the cache on disk, fresh each run.",
+        "its own service). Cold: objects in memory; warm: the cache on disk, fresh each run; "
+        "file://: the bare repository read in place (no daemon).",
         "",
         TABLE_HEAD,
         "|---|---|---|---|---|",
         *(s.row() for s in series.values()),
         "",
     ]
-    for path in ("cold", "warm"):
+    for path in ("cold", "warm", "file://"):
         without, with_big = series[(path, "without", "", ROOT)], series[(path, big_label, "", ROOT)]
         line = (f"- {path}: peak RSS {with_big.rss_mib:.1f} MiB with the {args.mib} MiB file vs "
                 f"{without.rss_mib:.1f} MiB without (+{with_big.rss_mib - without.rss_mib:.1f} MiB); median "
-                f"wall {with_big.median_ms:.0f} vs {without.median_ms:.0f} ms (the file still crosses the wire)")  # fmt: skip
+                f"wall {with_big.median_ms:.0f} vs {without.median_ms:.0f} ms ({'its header alone is read' if path == 'file://' else 'the file still crosses the wire'})")  # fmt: skip
         if args.before:
             tag = roots[1][0]
             was, was_big = (

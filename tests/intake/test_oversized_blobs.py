@@ -268,12 +268,39 @@ def test_dulwich_fallback_drops_the_oversized_blob_too(make_repo, monkeypatch, t
     monkeypatch.setattr(WireRemote, "fetch", not_v2)
     repo = make_repo({SVC.format("big"): BIG, SVC.format("ok"): "k=v\n"})
     cache = str(tmp_path / "cache") if warm else None
+    import dulwich.client  # noqa: F401 - imported first: its module code is not the fetch's memory
+    import dulwich.repo  # noqa: F401
+
     with traced_peak() as peak:
         src = fetch_commit(repo.url, "main", cache_dir=cache)
     assert type(src._f.remote).__name__ == "_NetworkRemote"
     assert peak[0] < MAX_FILE_BYTES // 2
     with pytest.raises(ParseError, match=f"file is {len(BIG)} bytes"):
         src.read(SVC.format("big"))
+    assert src.read(SVC.format("ok")) == b"k=v\n"
+    src.close()
+
+
+def test_dulwich_fallback_asks_for_a_dropped_delta_blob_alone(make_repo, monkeypatch):
+    """The one-by-one retry on dulwich's path: one large file sent as a delta of the other
+    (both dropped) is asked for alone and reported too large like the first."""
+    from core.git_wire import NotV2, WireRemote
+
+    def not_v2(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ARG001
+        raise NotV2("the server does not speak protocol v2")
+
+    monkeypatch.setattr(WireRemote, "fetch", not_v2)
+    files = {SVC.format("a"): BIG, SVC.format("b"): BIG + b"extra=1\n", SVC.format("ok"): "k=v\n"}
+    repo = make_repo(files)
+    subprocess.run(["git", "-C", str(repo.path), "repack", "-q", "-a", "-d", "-f", "--window=10"], check=True)
+    src = fetch_commit(repo.url, "main")
+    src.prefetch(list(files))
+    assert type(src._f.remote).__name__ == "_NetworkRemote"
+    assert src._f.remote.dropped >= 1  # the case under test is really there
+    assert sorted(src._f.too_large.values()) == [len(BIG), len(BIG) + 8]
+    for name in ("a", "b"):
+        with pytest.raises(ParseError, match="the limit is"):
+            src.read(SVC.format(name))
     assert src.read(SVC.format("ok")) == b"k=v\n"
     src.close()
 
