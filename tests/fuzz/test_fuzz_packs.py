@@ -11,6 +11,10 @@ at one byte with its checksum recomputed.
 The property: `finish()` returns objects whose ids match their bytes, with every blob over
 the limit listed in `too_large` and none held; or it raises `WireError` (or `LookupError`
 for a delta whose base is nowhere); never anything else, and in bounded time.
+
+The same packs, as files of a repository on this machine, feed `stored_blob_size`
+(core/git_fetch.py), which reads object headers without inflating: a size or None, never an
+exception, in bounded time; and loose objects of random bytes.
 """
 
 from __future__ import annotations
@@ -120,3 +124,55 @@ def test_pack_reader_gives_objects_or_a_wire_error(pack: bytes, seed: int) -> No
         assert type_num != 3 or len(raw) <= LIMIT, "a blob over the limit was kept"
     assert all(size > LIMIT for size in reader.too_large.values())
     assert not set(objects) & set(reader.too_large)
+
+
+class _Index:
+    """A pack index over a fuzzed pack: every id maps to one of the drawn offsets (REF bases
+    included, so chains can loop or point anywhere)."""
+
+    def __init__(self, offsets: list[int]):
+        self.offsets = offsets
+
+    def object_offset(self, sha: bytes) -> int:
+        return self.offsets[sha1(sha).digest()[0] % len(self.offsets)]
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+
+class _Pack:
+    def __init__(self, path: str, offsets: list[int]):
+        self._data_path, self.index = path, _Index(offsets)
+
+
+@settings(max_examples=examples(200))
+@given(
+    pack=st.one_of(built_packs(), flipped_git_packs()),
+    offsets=st.lists(st.one_of(st.just(12), st.integers(0, 1 << 16)), min_size=1, max_size=8),
+)
+def test_stored_blob_size_gives_a_size_or_none(tmp_path_factory, pack: bytes, offsets: list[int]) -> None:
+    """`stored_blob_size` (core/git_fetch.py) reads headers of a repository on this machine:
+    whatever the pack file holds at whatever offset its index gives (12 is the first
+    object's), a size or None, never an exception, in bounded time (delta chains that loop
+    included)."""
+    from core.git_fetch import stored_blob_size
+
+    path = tmp_path_factory.mktemp("pack") / "p.pack"
+    path.write_bytes(pack)
+    store = type("Store", (), {"packs": [_Pack(str(path), [min(o, len(pack) + 5) for o in offsets])]})()
+    with bounded():
+        size = stored_blob_size(store, b"0" * 40)
+    assert size is None or size >= 0
+
+
+@settings(max_examples=examples(100))
+@given(raw=st.one_of(st.binary(max_size=300), st.builds(zlib.compress, st.binary(max_size=300))))
+def test_stored_blob_size_of_a_loose_object_gives_a_size_or_none(tmp_path_factory, raw: bytes) -> None:
+    from core.git_fetch import stored_blob_size
+
+    path = tmp_path_factory.mktemp("loose") / "obj"
+    path.write_bytes(raw)
+    store = type("Store", (), {"packs": [], "_get_shafile_path": lambda self, sha: str(path)})()
+    with bounded():
+        size = stored_blob_size(store, b"0" * 40)
+    assert size is None or size >= 0
