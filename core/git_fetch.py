@@ -595,34 +595,25 @@ def stored_blob_size(store: Any, sha: bytes) -> int | None:
 
 def _packed_blob_size(pack: Any, f: Any, offset: int) -> int | None:
     """The size of the object at `offset` of an open pack file if it is a blob. A delta's
-    own header gives the size it makes; its type is its base's, followed down the chain
+    own first bytes give the size it makes; its type is its base's, followed down the chain
     (at most the pack's object count of steps: a damaged pack's cycle ends there)."""
-    from core.git_wire import delta_size
+    from core.git_wire import delta_size, entry_header
 
     made: int | None = None
     for _ in range(len(pack.index) + 1):
         f.seek(offset)
-        head = f.read(64)
-        byte, pos = head[0], 1
-        type_num, size, shift = byte >> 4 & 7, byte & 15, 4
-        while byte & 0x80:
-            byte = head[pos]
-            size, shift, pos = size | (byte & 0x7F) << shift, shift + 7, pos + 1
+        head = f.read(4096)
+        found = entry_header(head, 0)
+        if found is None:
+            return None
+        type_num, size, base, pos = found
         if type_num not in (6, 7):  # a whole object ends the chain
             return (size if made is None else made) if type_num == 3 else None
-        if type_num == 6:  # OFS_DELTA: the base sits this far before the entry
-            byte = head[pos]
-            back, pos = byte & 0x7F, pos + 1
-            while byte & 0x80:
-                byte = head[pos]
-                back, pos = (back + 1) << 7 | (byte & 0x7F), pos + 1
-            base = offset - back
-        else:  # REF_DELTA: the base's id, in the same pack (a thin pack's base is not)
-            base = pack.index.object_offset(head[pos : pos + 20])
-            pos += 20
         if made is None:
-            f.seek(offset + pos)
-            made = delta_size(zlib.decompressobj().decompress(f.read(4096), 32))
+            made = delta_size(zlib.decompressobj().decompress(head[pos:], 32))
+        # OFS_DELTA: its base sits `base` bytes before it; REF_DELTA: in the same pack by id
+        # (only a thin pack, never stored, has it elsewhere).
+        base = offset - base if type_num == 6 else pack.index.object_offset(base)
         if base == offset or base < 0:
             return None
         offset = base

@@ -586,40 +586,14 @@ class PackReader:
             out = d.decompress(d.unconsumed_tail, _INFLATE_STEP)
 
     def _header(self, view: memoryview, pos: int) -> tuple[list[Any], int] | None:
-        n = len(view)
         start = pos
-        if pos >= n:
+        found = entry_header(view, pos)
+        if found is None:
             return None
-        byte = view[pos]
-        pos += 1
-        type_num, size, shift = (byte >> 4) & 7, byte & 15, 4
-        while byte & 0x80:
-            if pos >= n:
-                return None
-            byte = view[pos]
-            pos += 1
-            size |= (byte & 0x7F) << shift
-            shift += 7
-        base: int | bytes | None = None
+        type_num, size, base, pos = found
         if type_num == _OFS_DELTA:
-            if pos >= n:
-                return None
-            byte = view[pos]
-            pos += 1
-            back = byte & 0x7F
-            while byte & 0x80:
-                if pos >= n:
-                    return None
-                byte = view[pos]
-                pos += 1
-                back = ((back + 1) << 7) | (byte & 0x7F)
-            base = self._offset + start - back
-        elif type_num == _REF_DELTA:
-            if pos + 20 > n:
-                return None
-            base = bytes(view[pos : pos + 20]).hex().encode()
-            pos += 20
-        elif type_num not in TYPE_NAMES:
+            base = self._offset + start - base
+        elif type_num != _REF_DELTA and type_num not in TYPE_NAMES:
             raise WireError(f"the received pack is damaged (an object of unknown type {type_num})")
         dropping: Any = None
         if self._max_blob is not None and size > self._max_blob:
@@ -701,6 +675,44 @@ class PackReader:
     def _drop(self, start: int) -> None:
         self._dropped_at.add(start)
         self.dropped += 1
+
+
+def entry_header(view: bytes | memoryview, pos: int) -> tuple[int, int, Any, int] | None:
+    """A pack entry's header at `pos`: (type number, size, base, position after it). The
+    base is the distance back to an OFS_DELTA's base, the hex id of a REF_DELTA's, else
+    None; a delta's size is the delta's own. None when `view` ends inside the header."""
+    n = len(view)
+    if pos >= n:
+        return None
+    byte = view[pos]
+    pos += 1
+    type_num, size, shift = (byte >> 4) & 7, byte & 15, 4
+    while byte & 0x80:
+        if pos >= n:
+            return None
+        byte = view[pos]
+        pos += 1
+        size |= (byte & 0x7F) << shift
+        shift += 7
+    base: int | bytes | None = None
+    if type_num == _OFS_DELTA:
+        if pos >= n:
+            return None
+        byte = view[pos]
+        pos += 1
+        base = byte & 0x7F
+        while byte & 0x80:
+            if pos >= n:
+                return None
+            byte = view[pos]
+            pos += 1
+            base = ((base + 1) << 7) | (byte & 0x7F)
+    elif type_num == _REF_DELTA:
+        if pos + 20 > n:
+            return None
+        base = bytes(view[pos : pos + 20]).hex().encode()
+        pos += 20
+    return type_num, size, base, pos
 
 
 class _Discard:

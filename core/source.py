@@ -41,9 +41,10 @@ class SourceTree(ABC):
         is not held whole where the source can avoid it (a directory reads at most one byte
         past the limit; a Git source drops the blob as it arrives, core/git_wire.py, or, from a
         repository on this machine, does not copy it, core/git_fetch.py)."""
-        data = self._read(path.strip("/"), MAX_FILE_BYTES)
+        path = path.strip("/")
+        data = self._read(path, MAX_FILE_BYTES)
         if len(data) > MAX_FILE_BYTES:
-            raise too_large(path.strip("/"), None)
+            raise too_large(path, None)
         return data
 
     @abstractmethod

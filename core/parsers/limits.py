@@ -12,7 +12,7 @@ dozen levels) and small enough that building what passes takes well under a seco
 
 | limit | value | applies to |
 |---|---|---|
-| file size | `MAX_FILE_BYTES` (5 MiB, as Flux) | every file the sync reads (`SourceTree.read`: never held whole) |
+| file size | `MAX_FILE_BYTES` (5 MiB, as Flux) | every file the sync reads (`SourceTree.read`: not held whole where its size is known first) |
 | nesting depth | `MAX_DEPTH` | YAML, JSON, SOPS YAML/JSON, config documents |
 | nodes after alias expansion | `MAX_NODES` | YAML (and the entries of every format) |
 | nodes added by aliases | `MAX_ALIAS_NODES` | YAML |
